@@ -1,0 +1,129 @@
+"""The one place that knows export formats: PyTorch → ONNX (fp32, fp16) and → TorchScript.
+
+Every export is parity-checked against the PyTorch model it came from and fails loudly
+above tolerance. Metadata travels inside the file: ONNX metadata props, or a
+`stylestream.json` extra file in TorchScript archives. The runtime reads it back with
+`read_metadata`.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from exports.metadata import METADATA_FILE, read_metadata  # noqa: F401  (re-exported)
+
+OPSET = 17
+INPUT, OUTPUT = "input", "output"
+# Outputs live in [0, 1]; fp32 should agree to float noise, fp16 to about one 8-bit level.
+TOLERANCE = {"fp32": 2e-3, "fp16": 2e-2, "torchscript": 1e-4}
+
+
+class ExportParityError(RuntimeError):
+    pass
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def _parity_inputs(multiple: int, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    # Two shapes, neither square, to prove height and width are really dynamic.
+    return [torch.rand(1, 3, 12 * multiple, 20 * multiple, generator=g),
+            torch.rand(1, 3, 17 * multiple, 9 * multiple, generator=g)]
+
+
+def _check(name: str, diffs: list[float], tol: float) -> float:
+    worst = max(diffs)
+    if not np.isfinite(worst) or worst > tol:
+        raise ExportParityError(f"{name} parity check failed: max |Δ| = {worst:.3g} > tolerance {tol:g}")
+    return worst
+
+
+def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: bool = False,
+                multiple: int = 4) -> float:
+    """Exports with dynamic H/W; returns the worst parity difference. Inputs stay float32."""
+    import onnx
+    import onnxruntime as ort
+
+    path = Path(path)
+    model = copy.deepcopy(model).float().eval().cpu()
+    net = _Fp16Wrapper(model) if fp16 else model
+    tmp = _tmp_path(path)
+    example = _parity_inputs(multiple)[0]
+    torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=OPSET,
+                      input_names=[INPUT], output_names=[OUTPUT],
+                      dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "height", 3: "width"}})
+    proto = onnx.load(str(tmp))
+    meta = {**metadata, "precision": "fp16" if fp16 else "fp32"}
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, str(v)
+    proto.producer_name = "stylestream"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    try:
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        diffs = []
+        with torch.no_grad():
+            for x in _parity_inputs(multiple, seed=1):
+                ref = model(x).numpy()
+                got = sess.run(None, {INPUT: x.numpy()})[0]
+                diffs.append(float(np.abs(ref - got).max()) if ref.shape == got.shape else float("inf"))
+        worst = _check(f"ONNX {meta['precision']} export", diffs, TOLERANCE[meta["precision"]])
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return worst
+
+
+class _Fp16Wrapper(torch.nn.Module):
+    """Half-precision weights and activations behind a float32 interface."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = copy.deepcopy(model).half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.half()).float()
+
+
+def export_torchscript(model: torch.nn.Module, path: str | Path, metadata: dict, multiple: int = 4) -> float:
+    path = Path(path)
+    model = copy.deepcopy(model).float().eval().cpu()
+    example = _parity_inputs(multiple)[0]
+    with torch.no_grad():
+        scripted = torch.jit.trace(model, example, check_trace=False)
+    tmp = _tmp_path(path)
+    torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata)})
+    try:
+        loaded = torch.jit.load(str(tmp))
+        with torch.no_grad():
+            diffs = [float((model(x) - loaded(x)).abs().max()) for x in _parity_inputs(multiple, seed=1)]
+        worst = _check("TorchScript export", diffs, TOLERANCE["torchscript"])
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return worst
+
+
+def export_all(model: torch.nn.Module, onnx_path: str | Path, metadata: dict,
+               fp16: bool = True, torchscript: bool = True) -> dict[str, tuple[Path, float]]:
+    """`x.onnx` plus `x.fp16.onnx` and `x.pt` beside it; returns {variant: (path, parity)}."""
+    onnx_path = Path(onnx_path)
+    out = {"onnx": (onnx_path, export_onnx(model, onnx_path, metadata))}
+    if fp16:
+        p = onnx_path.with_suffix(".fp16.onnx")
+        out["onnx-fp16"] = (p, export_onnx(model, p, metadata, fp16=True))
+    if torchscript:
+        p = onnx_path.with_suffix(".pt")
+        out["torchscript"] = (p, export_torchscript(model, p, metadata))
+    return out
+

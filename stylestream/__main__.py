@@ -1,0 +1,3 @@
+from stylestream.cli import main
+
+main()

@@ -1,0 +1,189 @@
+"""`stylestream` command line: parses options, runs a job, prints its summary.
+
+Every failure a user can cause ends as one line on stderr and exit status 2; an
+interrupted job exits with 130 after saving what it had. Set STYLESTREAM_DEBUG=1 for
+tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from stylestream import __version__
+from stylestream.errors import UserError
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message; keep it to one line
+        raise UserError(message)
+
+
+def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--max-size", type=int, default=None, metavar="N",
+                   help=f"stylize at most N px on the longer side, output at source size (default: {max_size_default})")
+    p.add_argument("--strength", type=float, default=1.0, help="0..1: blend the stylized frame with the source")
+    p.add_argument("--preserve-color", action="store_true", help="keep the source's colours, stylized luminance")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="stylestream", description="Neural style transfer for video files, cameras and images.")
+    p.add_argument("--version", action="version", version=f"stylestream {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("video", help="stylize a video file (audio copied)")
+    v.add_argument("input")
+    v.add_argument("output")
+    v.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
+    v.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+    v.add_argument("--no-progress", action="store_true")
+    _common(v, "640 on CPU, 1920 on CUDA")
+
+    w = sub.add_parser("webcam", help="stylize a live camera in a window")
+    w.add_argument("--style", action="append", help="zoo name or model path; repeat to switch with n/p")
+    w.add_argument("--camera", default="0", help="camera index, /dev/videoN, stream URL or video file")
+    w.add_argument("--size", type=int, default=640, help="capture width asked of the camera")
+    w.add_argument("--record", metavar="OUT.mp4", help="also write the stylized stream to a file")
+    w.add_argument("--no-window", action="store_true")
+    w.add_argument("--seconds", type=float, help="stop after this long")
+    w.add_argument("--crf", type=int, default=18)
+    _common(w, "640 on CPU, 1920 on CUDA")
+
+    i = sub.add_parser("image", help="stylize images")
+    i.add_argument("inputs", nargs="+")
+    i.add_argument("-o", "--output", help="output file, or folder for several inputs (default: beside each input)")
+    i.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
+    _common(i, "1024")
+
+    n = sub.add_parser("info", help="versions, devices, zoo models")
+    n.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="train a fast style-transfer net and export it")
+    from trainers.config import add_arguments
+    add_arguments(t)
+    return p
+
+
+def _max_size(args, engine, image_default: int | None = None) -> int:
+    if args.max_size is not None:
+        if args.max_size < engine.multiple:
+            raise UserError(f"--max-size must be at least {engine.multiple}")
+        return args.max_size
+    return image_default or (1920 if engine.device == "cuda" else 640)
+
+
+def _stylizer(args, style: str | None, image_default: int | None = None):
+    from stylestream.engine import load_engine
+    from stylestream.stylizer import Stylizer
+    from stylestream.zoo import resolve_style
+
+    if not 0.0 <= args.strength <= 1.0:
+        raise UserError("--strength must be between 0 and 1")
+    engine = load_engine(resolve_style(style), args.device)
+    return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
+
+
+def _emit(args, summary: dict, human: str) -> None:
+    print(json.dumps(summary, indent=2) if getattr(args, "json", False) else human)
+
+
+def cmd_video(args) -> int:
+    from stylestream.jobs import stylize_video
+
+    if not 0 <= args.crf <= 51:
+        raise UserError("--crf must be between 0 and 51")
+    stylizer = _stylizer(args, args.style)
+    s = stylize_video(args.input, args.output, stylizer, crf=args.crf,
+                      progress=not (args.no_progress or args.json))
+    line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
+            f"-> {s['output']}")
+    if s["interrupted"]:
+        line = f"interrupted by {s['signal']}: saved {line}"
+    _emit(args, s, line)
+    if s["interrupted"]:
+        return EXIT_INTERRUPTED
+    if "incomplete" in s:
+        print(f"stylestream: error: {s['incomplete']}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_webcam(args) -> int:
+    from stylestream.jobs import run_camera
+
+    stylizers = [_stylizer(args, s) for s in (args.style or [None])]
+    s = run_camera(args.camera, stylizers, record=args.record, window=not args.no_window,
+                   capture_width=args.size, crf=args.crf, max_seconds=args.seconds)
+    _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
+          + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
+    return EXIT_INTERRUPTED if s["interrupted"] else 0
+
+
+def cmd_image(args) -> int:
+    from stylestream.jobs import stylize_images
+
+    s = stylize_images(args.inputs, args.output, _stylizer(args, args.style, image_default=1024))
+    _emit(args, s, "\n".join(f"{r['input']} -> {r['output']}" for r in s["images"]))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from stylestream.info import collect
+
+    s = collect()
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    for k, v in s["versions"].items():
+        print(f"{k:12s} {v}")
+    print(f"{'providers':12s} {', '.join(s['onnxruntime_providers'])}")
+    print(f"{'cuda':12s} {s['cuda_device'] or 'none'}")
+    print("zoo:")
+    for name, m in s["zoo"].items():
+        print(f"  {name:10s} {m.get('arch', '?')} width {m.get('width', '?')}, trained at {m.get('train_size', '?')} px "
+              f"for {m.get('steps', '?')} steps on {m.get('style_image', '?')} ({m['file_mb']} MB)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from trainers.config import config_from_args
+    from trainers.fast_nst import train
+    from trainers.perceptual import VggWeightsError
+
+    try:
+        result = train(config_from_args(args))
+    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    for variant, (path, diff) in result.get("exports", {}).items():
+        print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
+    return 0
+
+
+COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info": cmd_info, "train": cmd_train}
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = os.environ.get("STYLESTREAM_DEBUG") == "1"
+    try:
+        args = build_parser().parse_args(argv)
+        code = COMMANDS[args.command](args)
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"stylestream: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("stylestream: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not bad input: still one line unless debugging
+        if debug:
+            raise
+        print(f"stylestream: internal error: {exc.__class__.__name__}: {exc} (STYLESTREAM_DEBUG=1 for details)",
+              file=sys.stderr)
+        code = 1
+    sys.exit(code)

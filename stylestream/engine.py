@@ -1,0 +1,142 @@
+"""Inference engines: one interface over ONNX Runtime (.onnx) and TorchScript (.pt).
+
+An engine takes a float32 NCHW RGB batch in [0, 1] of any height and width that are a
+multiple of `engine.multiple` and returns the stylized batch, same shape and range.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from exports.metadata import METADATA_FILE, STYLE_KIND
+from stylestream.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class Engine:
+    backend = "?"
+
+    def __init__(self, path: Path, metadata: dict[str, str], device: str):
+        self.path, self.metadata, self.device = path, metadata, device
+        self.name = metadata.get("name") or path.stem
+        # Two stride-2 downsamplings: sizes must be multiples of 4.
+        self.multiple = int(metadata.get("multiple", 4))
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"name": self.name, "path": str(self.path), "backend": self.backend, "device": self.device,
+                "arch": self.metadata.get("arch"), "train_size": self.metadata.get("train_size")}
+
+
+def _check_metadata(path: Path, metadata: dict) -> None:
+    kind = metadata.get("kind")
+    if kind is None:
+        raise UserError(f"{path}: not a stylestream style model (it carries no stylestream metadata)")
+    if kind != STYLE_KIND:
+        raise UserError(f"{path}: is a {kind!r} model, not a style model")
+
+
+class OnnxEngine(Engine):
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+        if device == "cuda" and not gpu:
+            raise UserError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+        want = gpu if device in ("cuda", "auto") else []
+        providers: list = []
+        for p in want:
+            if p == "TensorrtExecutionProvider":
+                cache = Path(os.environ.get("STYLESTREAM_TRT_CACHE", Path.home() / ".cache" / "stylestream" / "trt"))
+                providers.append((p, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                                      "trt_engine_cache_path": str(cache)}))
+            else:
+                providers.append(p)
+        providers.append("CPUExecutionProvider")
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:
+            raise UserError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+        active = self.session.get_providers()
+        on_gpu = any(p in active for p in gpu)
+        if device == "cuda" and not on_gpu:
+            raise UserError("--device cuda: the CUDA provider could not start (check the CUDA/cuDNN install)")
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        _check_metadata(path, meta)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3 \
+                or inputs[0].type != "tensor(float)":
+            raise UserError(f"{path}: expected one float32 N×3×H×W input and one output")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.providers = active
+        super().__init__(path, meta, "cuda" if on_gpu else "cpu")
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def describe(self) -> dict:
+        return {**super().describe(), "providers": self.providers}
+
+
+class TorchScriptEngine(Engine):
+    backend = "torchscript"
+
+    def __init__(self, path: Path, device: str = "auto"):
+        import torch
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda: PyTorch sees no CUDA device")
+        dev = "cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
+        extra = {METADATA_FILE: ""}
+        try:
+            self.module = torch.jit.load(str(path), map_location=dev, _extra_files=extra).eval()
+        except Exception as exc:
+            raise UserError(f"{path}: not a loadable TorchScript model ({_first_line(exc)})") from None
+        try:
+            meta = json.loads(extra[METADATA_FILE] or "{}")
+        except ValueError:
+            meta = {}
+        _check_metadata(path, meta)
+        self.torch, self.torch_device = torch, torch.device(dev)
+        super().__init__(path, {k: str(v) for k, v in meta.items()}, dev)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.torch_device)
+            return self.module(x).float().cpu().numpy()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else exc.__class__.__name__
+
+
+def load_engine(path: str | Path, device: str = "auto") -> Engine:
+    """Opens a style model by file type; every failure is a UserError with one clear line."""
+    if device not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}")
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model not found: {path}")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file")
+    if path.suffix.lower() == ".onnx":
+        return OnnxEngine(path, device)
+    if path.suffix.lower() in (".pt", ".pth", ".torchscript"):
+        return TorchScriptEngine(path, device)
+    raise UserError(f"{path}: unknown model type (expected .onnx or .pt)")

@@ -1,0 +1,45 @@
+"""`stylestream info`: what this installation can run on, and which styles it ships."""
+from __future__ import annotations
+
+import platform
+
+
+def _version(module: str) -> str:
+    try:
+        mod = __import__(module)
+        return getattr(mod, "__version__", "?")
+    except Exception as exc:  # a broken optional install should not break `info`
+        return f"unavailable ({exc.__class__.__name__})"
+
+
+def collect() -> dict:
+    from exports.metadata import read_metadata
+    from stylestream import __version__
+    from stylestream.zoo import zoo_models
+
+    versions = {"stylestream": __version__, "python": platform.python_version()}
+    for mod in ("torch", "torchvision", "onnxruntime", "av", "cv2", "numpy"):
+        versions[mod] = _version(mod)
+    try:
+        import av
+        versions["ffmpeg"] = ".".join(map(str, av.ffmpeg_version_info)) if isinstance(
+            av.ffmpeg_version_info, tuple) else str(av.ffmpeg_version_info)
+    except Exception:
+        pass
+    try:
+        import onnxruntime as ort
+        providers = ort.get_available_providers()
+    except Exception:
+        providers = []
+    cuda = None
+    try:
+        import torch
+        if torch.cuda.is_available():
+            cuda = torch.cuda.get_device_name(0)
+    except Exception:
+        pass
+    zoo = {}
+    for name, path in zoo_models().items():
+        meta = read_metadata(path)
+        zoo[name] = {**meta, "path": str(path), "file_mb": round(path.stat().st_size / 2**20, 2)}
+    return {"versions": versions, "onnxruntime_providers": providers, "cuda_device": cuda, "zoo": zoo}

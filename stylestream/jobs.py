@@ -1,0 +1,249 @@
+"""What each command does, given parsed options: video files, cameras, images.
+
+Each job returns a summary dict; the CLI prints it (or its JSON) and picks the exit code.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from stylestream.errors import UserError
+from stylestream.pipeline import VideoJob
+from stylestream.sinks import VideoFileSink, WindowSink, check_writable, pick_encoder, temporary_path
+from stylestream.sources import CameraSource, VideoFileSource
+from stylestream.stylizer import Stylizer
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGINT/SIGTERM ask the job to finish cleanly instead of killing it mid-write."""
+    caught: list[int] = []
+
+    def handler(signum, _frame):
+        caught.append(signum)
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _progress(total: int | None, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total or None, unit="frame", dynamic_ncols=True, mininterval=0.5,
+                disable=not enabled, leave=False)
+
+
+def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progress: bool = True) -> dict:
+    source = VideoFileSource(src)
+    dst_path = Path(dst)
+    if Path(src).exists() and dst_path.exists() and dst_path.resolve() == Path(src).resolve():
+        source.close()
+        raise UserError("the output would overwrite the input; choose another output name")
+    width, height = source.size
+    try:
+        sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf,
+                             encoder=pick_encoder(stylizer.engine.device))
+    except BaseException:
+        source.close()
+        raise
+    job = VideoJob(source, sink, lambda item: stylizer(item.image))
+    bar = _progress(source.declared_frames, progress)
+    job.on_frame = lambda n: bar.update(1)
+    start = time.perf_counter()
+    try:
+        with stop_on_signals(job.stop) as caught:
+            interrupted = job.run()
+        out = sink.close()
+    except BaseException:
+        job.stop.set()
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+        source.close()
+    seconds = time.perf_counter() - start
+    summary = {
+        "input": src, "output": str(out), "style": stylizer.engine.name, "device": stylizer.engine.device,
+        "backend": stylizer.engine.backend, "encoder": sink.stream.codec_context.name,
+        "frames": job.frames, "seconds": round(seconds, 3), "fps": round(job.frames / seconds, 2) if seconds else 0.0,
+        "stage_fps": job.stage_fps(), "width": sink.width, "height": sink.height,
+        "audio_streams": len(sink.audio_map), "interrupted": interrupted,
+        "signal": signal.Signals(caught[0]).name if caught else None,
+    }
+    # A container that promised more frames than it gave was truncated or damaged.
+    missing = source.video.frames and job.frames < source.video.frames
+    if not interrupted and (source.decode_errors or missing):
+        summary["incomplete"] = (f"input is damaged or truncated: wrote the {job.frames} decodable frames"
+                                 + (f" of {source.video.frames}" if missing else "") + f" to {out}")
+    return summary
+
+
+def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None, window: bool = True,
+               capture_width: int | None = None, crf: int = 18, max_seconds: float | None = None) -> dict:
+    source = CameraSource(camera, width=capture_width)
+    view = WindowSink() if window else None
+    sink: VideoFileSink | None = None
+    if record:
+        check_writable(Path(record))
+    current, paused, snapshots = 0, False, 0
+    processed, last_out = 0, None
+    stop = threading.Event()
+    start = time.perf_counter()
+    fps_window: list[float] = []
+    try:
+        with stop_on_signals(stop) as caught:
+            while not stop.is_set():
+                got = source.read()
+                if got is None:
+                    break
+                _, captured_at, frame = got
+                if not paused or last_out is None:
+                    last_out = stylizers[current](frame)
+                    processed += 1
+                now = time.perf_counter()
+                fps_window = [t for t in fps_window if now - t < 2.0] + [now]
+                fps = (len(fps_window) - 1) / (fps_window[-1] - fps_window[0]) if len(fps_window) > 1 else 0.0
+                if record:
+                    if sink is None:
+                        h, w = last_out.shape[:2]
+                        sink = VideoFileSink(record, w, h, Fraction(round(source.fps * 1000), 1000),
+                                             Fraction(1, 1000), crf=crf)
+                    # Wall-clock timestamps: the recording plays back at the pace it was seen.
+                    sink.write(last_out, int((captured_at - start) * 1000), Fraction(1, 1000))
+                if view is not None:
+                    view.show(last_out, [f"{fps:5.1f} FPS  {stylizers[current].engine.name}"
+                                         + ("  [paused]" if paused else ""), f"dropped {source.dropped}"])
+                    key = view.key()
+                    if key in (ord("q"), 27):
+                        break
+                    if key in (ord("n"), ord("p")):
+                        current = (current + (1 if key == ord("n") else -1)) % len(stylizers)
+                    elif key == ord(" "):
+                        paused = not paused
+                    elif key == ord("s"):
+                        snapshots += 1
+                        write_image(Path(time.strftime("stylestream-%Y%m%d-%H%M%S") + f"-{snapshots}.png"), last_out)
+                if max_seconds and now - start >= max_seconds:
+                    break
+        if sink is not None:
+            sink.close()
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    finally:
+        source.close()
+        if view is not None:
+            view.close()
+    seconds = time.perf_counter() - start
+    return {"camera": str(camera), "frames": processed, "captured": source.captured, "dropped": source.dropped,
+            "seconds": round(seconds, 3), "fps": round(processed / seconds, 2) if seconds else 0.0,
+            "record": str(sink.path) if sink else None, "recorded_frames": sink.frames if sink else 0,
+            "interrupted": bool(caught), "snapshots": snapshots}
+
+
+# ---------------------------------------------------------------- images
+
+def max_image_pixels() -> int:
+    return int(os.environ.get("STYLESTREAM_MAX_PIXELS", 100_000_000))
+
+
+def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(RGB uint8, alpha or None, bit depth) of any image OpenCV reads; UserError otherwise."""
+    import cv2
+
+    if not path.is_file():
+        raise UserError(f"image not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise UserError(f"{path}: empty file")
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        img = None
+    if img is None:
+        raise UserError(f"{path}: not a readable image (or larger than OpenCV accepts)")
+    if img.shape[0] * img.shape[1] > max_image_pixels():
+        raise UserError(f"{path}: {img.shape[1]}×{img.shape[0]} is larger than the {max_image_pixels():,}-pixel limit "
+                        "(raise STYLESTREAM_MAX_PIXELS to allow it)")
+    depth = 16 if img.dtype == np.uint16 else 8
+    if img.dtype == np.uint16:
+        img = (img // 257).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    alpha = None
+    if img.ndim == 2:
+        rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        alpha = img[..., 3].copy()
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return rgb, alpha, depth
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, depth: int = 8) -> Path:
+    """Encodes by suffix and renames into place only once fully written."""
+    import cv2
+
+    check_writable(path)
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        img = np.dstack([img, alpha])
+    if depth == 16 and path.suffix.lower() in (".png", ".tif", ".tiff"):
+        img = img.astype(np.uint16) * 257
+    try:
+        ok, buf = cv2.imencode(path.suffix.lower() or ".png", img)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise UserError(f"{path}: cannot encode an image of this type (use .png or .jpg)")
+    tmp = temporary_path(path)
+    try:
+        buf.tofile(str(tmp))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    return path
+
+
+def image_output_path(src: Path, out: str | None, style: str, many: bool, alpha: bool) -> Path:
+    suffix = ".png" if alpha else (src.suffix if src.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff") else ".png")
+    name = f"{src.stem}.{style}{suffix}"
+    if out is None:
+        return src.with_name(name)
+    o = Path(out)
+    if many or o.is_dir() or out.endswith(os.sep) or not o.suffix:
+        o.mkdir(parents=True, exist_ok=True)
+        return o / name
+    return o
+
+
+def stylize_images(paths: list[str], out: str | None, stylizer: Stylizer) -> dict:
+    results = []
+    start = time.perf_counter()
+    for p in paths:
+        src = Path(p)
+        rgb, alpha, depth = read_image(src)
+        styled = stylizer(rgb)
+        dst = image_output_path(src, out, stylizer.engine.name, len(paths) > 1, alpha is not None)
+        write_image(dst, styled, alpha, depth)
+        results.append({"input": str(src), "output": str(dst), "width": rgb.shape[1], "height": rgb.shape[0]})
+    return {"images": results, "style": stylizer.engine.name, "device": stylizer.engine.device,
+            "seconds": round(time.perf_counter() - start, 3)}

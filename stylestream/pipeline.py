@@ -1,0 +1,117 @@
+"""The video job: source → stylizer → sink, each stage in its own thread.
+
+Decoding and encoding (PyAV, which releases the GIL) overlap inference (ONNX Runtime or
+PyTorch, which do too). Bounded queues between the stages keep memory flat: a fast
+decoder waits for the engine instead of filling RAM.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from stylestream.sinks import VideoFileSink
+from stylestream.sources import AudioItem, VideoFileSource, VideoItem
+
+_END = object()
+
+
+class Stage:
+    """Runs `produce()` — an iterable — in a thread, handing items over a bounded queue.
+
+    Iterating a Stage yields those items; an exception in the thread is re-raised in the
+    consumer. If the consumer stops early, the producer is released rather than left
+    blocked on a full queue.
+    """
+
+    def __init__(self, produce: Callable[[], Iterable], maxsize: int, name: str):
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._abandoned:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, produce) -> None:
+        try:
+            for item in produce():
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            self._error = exc
+        self._put(_END)
+
+    def __iter__(self) -> Iterator:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    self._thread.join()
+                    if self._error is not None:
+                        raise self._error
+                    return
+                yield item
+        finally:
+            self._abandoned = True
+
+
+@dataclass
+class VideoJob:
+    source: VideoFileSource
+    sink: VideoFileSink
+    process: Callable                       # VideoItem → stylized image
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_frame: Callable[[int], None] | None = None
+    queue_size: int = 8
+    infer_seconds: float = 0.0
+    frames: int = 0
+
+    def run(self) -> bool:
+        """Runs to the end or until `stop` is set; returns True when it was stopped early."""
+        decoded = Stage(self._decode, self.queue_size, "decode")
+        stylized = Stage(lambda: self._stylize(decoded), self.queue_size, "infer")
+        for item in stylized:
+            if isinstance(item, AudioItem):
+                self.sink.write_audio(item.packet)
+            else:
+                frame, image = item
+                self.sink.write(image, frame.pts, frame.time_base)
+                self.frames += 1
+                if self.on_frame:
+                    self.on_frame(self.frames)
+        return self.stop.is_set()
+
+    def _decode(self):
+        for item in self.source.items():
+            if self.stop.is_set():
+                return
+            yield item
+
+    def _stylize(self, items: Iterable):
+        # Stopping drops frames decoded but not yet stylized; every stylized one is written.
+        for item in items:
+            if self.stop.is_set():
+                return
+            if isinstance(item, VideoItem):
+                t0 = time.perf_counter()
+                image = self.process(item)
+                self.infer_seconds += time.perf_counter() - t0
+                yield item, image
+            else:
+                yield item
+
+    def stage_fps(self) -> dict[str, float]:
+        def fps(seconds: float) -> float:
+            return round(self.frames / seconds, 2) if seconds > 0 else 0.0
+        return {"decode": fps(self.source.decode_seconds), "infer": fps(self.infer_seconds),
+                "encode": fps(self.sink.encode_seconds)}

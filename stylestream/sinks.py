@@ -1,0 +1,186 @@
+"""Frame sinks: video files through PyAV, and a window through OpenCV.
+
+Files are written under a temporary name beside the target and renamed only when the
+container has been closed properly, so a reader never sees a half-written file under
+the name it asked for.
+"""
+from __future__ import annotations
+
+import os
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from stylestream.errors import UserError
+
+
+def temporary_path(path: Path) -> Path:
+    # Same folder (rename is atomic) and same suffix (the muxer is chosen by it).
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+def check_writable(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give an output file name")
+    if not parent.is_dir():
+        raise UserError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write to {parent}")
+
+
+class VideoFileSink:
+    """H.264 (libx264, or NVENC when asked and present) in yuv420p; audio packets copied.
+
+    Frame timestamps are kept as the source gave them (in its time base), so variable
+    frame rate video stays in sync with its audio. yuv420p needs even sizes: an odd
+    width or height loses its last column or row.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, rate: Fraction,
+                 time_base: Fraction | None = None, audio_streams=(), crf: int = 18,
+                 preset: str = "veryfast", encoder: str = "libx264"):
+        import av
+
+        self.path = Path(path)
+        check_writable(self.path)
+        self.width, self.height = width - width % 2, height - height % 2
+        if self.width < 2 or self.height < 2:
+            raise UserError(f"video too small to encode: {width}×{height}")
+        self.tmp = temporary_path(self.path)
+        try:
+            self.container = av.open(str(self.tmp), "w")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise UserError(f"{self.path}: cannot write this kind of file ({exc})") from None
+        self.time_base = time_base or Fraction(1, 1000)
+        self.stream = self._add_video_stream(encoder, rate, crf, preset)
+        self.audio_map = {}      # source stream index → (output stream, decoder or None)
+        for src in audio_streams:
+            self._add_audio_stream(src)
+        self.frames = 0
+        self.encode_seconds = 0.0
+        self._next_pts = 0
+
+    def _add_video_stream(self, encoder: str, rate: Fraction, crf: int, preset: str):
+        import av
+
+        stream = self.container.add_stream(encoder, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+        stream.codec_context.time_base = self.time_base
+        stream.time_base = self.time_base
+        if encoder == "libx264":
+            stream.options = {"crf": str(crf), "preset": preset}
+        elif "nvenc" in encoder:
+            stream.options = {"cq": str(crf), "preset": "p4"}
+        # A broken encoder setup shows now, not after the first frame is stylized.
+        try:
+            stream.codec_context.open()
+        except av.error.FFmpegError as exc:
+            self.abort()
+            raise UserError(f"cannot start the {encoder} encoder ({exc})") from None
+        return stream
+
+    def _add_audio_stream(self, src) -> None:
+        name = src.codec_context.name
+        if name in (self.container.supported_codecs or ()):
+            out = self.container.add_stream_from_template(src)
+            self.audio_map[src.index] = (out, None)
+        else:
+            # The container cannot hold this codec: re-encode to AAC.
+            out = self.container.add_stream("aac", rate=src.codec_context.sample_rate)
+            out.layout = src.codec_context.layout
+            self.audio_map[src.index] = (out, src.codec_context)
+
+    def write(self, image: np.ndarray, pts: int | None = None, time_base: Fraction | None = None) -> None:
+        import av
+
+        t0 = time.perf_counter()
+        if image.shape[0] != self.height or image.shape[1] != self.width:
+            image = image[: self.height, : self.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        if pts is None:
+            pts = self._next_pts
+        elif time_base is not None and time_base != self.time_base:
+            pts = int(round(pts * time_base / self.time_base))
+        pts = max(pts, self._next_pts)  # the muxer needs strictly increasing timestamps
+        frame.pts, frame.time_base = pts, self.time_base
+        self._next_pts = pts + 1
+        self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+        self.encode_seconds += time.perf_counter() - t0
+
+    def write_audio(self, packet) -> None:
+        entry = self.audio_map.get(packet.stream.index)
+        if entry is None:
+            return
+        out, decoder = entry
+        if decoder is None:
+            packet.stream = out
+            self.container.mux(packet)
+        else:
+            for frame in decoder.decode(packet):
+                frame.pts = None
+                self.container.mux(out.encode(frame))
+
+    def close(self) -> Path:
+        """Flush encoders, finish the container, move it to its final name."""
+        self.container.mux(self.stream.encode(None))
+        for out, decoder in self.audio_map.values():
+            if decoder is not None:
+                self.container.mux(out.encode(None))
+        self.container.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def pick_encoder(device: str) -> str:
+    """NVENC when running on CUDA and this FFmpeg build has it; libx264 otherwise."""
+    import av
+
+    if device == "cuda" and "h264_nvenc" in av.codecs_available:
+        try:
+            ctx = av.CodecContext.create("h264_nvenc", "w")
+            ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 64, 64, "yuv420p", Fraction(1, 25)
+            ctx.open()  # fails without an NVIDIA driver
+            return "h264_nvenc"
+        except Exception:
+            pass
+    return "libx264"
+
+
+class WindowSink:
+    """An OpenCV window with an FPS overlay; `key()` returns the pressed key or -1."""
+
+    def __init__(self, title: str = "stylestream"):
+        import cv2
+
+        self.cv2, self.title = cv2, title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise UserError("cannot open a window here (no display?); use --no-window") from None
+
+    def show(self, image: np.ndarray, lines: list[str]) -> None:
+        cv2 = self.cv2
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        for i, text in enumerate(lines):
+            org = (10, 24 + 22 * i)
+            cv2.putText(bgr, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(bgr, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.imshow(self.title, bgr)
+
+    def key(self, wait_ms: int = 1) -> int:
+        k = self.cv2.waitKey(wait_ms)
+        return -1 if k < 0 else k & 0xFF
+
+    def close(self) -> None:
+        self.cv2.destroyWindow(self.title)

@@ -1,0 +1,221 @@
+"""Frame sources: video files and streams through PyAV, live cameras through OpenCV.
+
+A video file yields, in container order, decoded video frames (`VideoItem`) and the
+untouched packets of its audio streams (`AudioItem`), so a sink can copy the audio
+without re-encoding and keep it interleaved with the video.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from stylestream.errors import UserError
+
+
+@dataclass
+class VideoItem:
+    index: int
+    image: np.ndarray            # H×W×3 uint8 RGB, upright
+    pts: int | None
+    time_base: Fraction | None
+
+
+@dataclass
+class AudioItem:
+    packet: object               # av.Packet of one of the source's audio streams
+
+
+def _av_error(path, exc) -> UserError:
+    text = (getattr(exc, "strerror", None) or str(exc)).strip()
+    msg = text.splitlines()[0] if text else exc.__class__.__name__
+    return UserError(f"{path}: cannot read video ({msg})")
+
+
+class VideoFileSource:
+    """A video file or stream URL opened with PyAV."""
+
+    def __init__(self, path: str | Path):
+        import av
+
+        self.path = str(path)
+        is_url = "://" in self.path
+        if not is_url:
+            p = Path(self.path)
+            if not p.exists():
+                raise UserError(f"input not found: {p}")
+            if p.is_dir():
+                raise UserError(f"{p}: is a folder, not a video")
+            if p.stat().st_size == 0:
+                raise UserError(f"{p}: empty file")
+        try:
+            self.container = av.open(self.path, "r", timeout=10 if is_url else None)
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise _av_error(self.path, exc) from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise UserError(f"{self.path}: has no video stream")
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = list(self.container.streams.audio)
+        cc = self.video.codec_context
+        if not cc.width or not cc.height:
+            self.container.close()
+            raise UserError(f"{self.path}: video stream has no picture size (corrupt header?)")
+        self.time_base = self.video.time_base
+        self.rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        self.declared_frames = self.video.frames or (
+            int(self.video.duration * self.time_base * self.rate) if self.video.duration else 0)
+        self.rotation = 0  # learnt from the first frame's display matrix
+        self.decode_errors = 0
+        self.frames_decoded = 0
+        self.decode_seconds = 0.0
+        self._first = self._peek_first_frame()
+
+    def _peek_first_frame(self):
+        """Decode one frame up front: it tells the true size and rotation, and an undecodable
+        file fails here with a clear message instead of in the middle of a pipeline."""
+        self._demux = self.container.demux(self.video, *self.audio)
+        self._pending: list = []
+        for item in self._items_raw():
+            if isinstance(item, VideoItem):
+                self._pending.append(item)
+                return item
+            self._pending.append(item)
+        self.container.close()
+        raise UserError(f"{self.path}: no decodable video frames")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the upright frames this source yields."""
+        h, w = self._first.image.shape[:2]
+        return w, h
+
+    def _items_raw(self):
+        import av
+
+        index = self.frames_decoded
+        while True:
+            t0 = time.perf_counter()
+            try:
+                packet = next(self._demux)
+            except StopIteration:
+                return
+            except av.error.FFmpegError:
+                # A damaged packet in the container: skip it like ffmpeg does, count it.
+                self.decode_errors += 1
+                if self.decode_errors > 50:
+                    raise UserError(f"{self.path}: too many damaged packets, giving up") from None
+                continue
+            if packet.stream.type == "audio":
+                if packet.dts is not None and packet.size:
+                    yield AudioItem(packet)
+                continue
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                self.decode_errors += 1
+                continue
+            for frame in frames:
+                if index == 0:
+                    self.rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+                image = frame.to_ndarray(format="rgb24")
+                if self.rotation:
+                    # The display matrix rotates counter-clockwise by `rotation` degrees.
+                    image = np.ascontiguousarray(np.rot90(image, k=self.rotation // 90))
+                self.decode_seconds += time.perf_counter() - t0
+                yield VideoItem(index, image, frame.pts, frame.time_base or self.time_base)
+                index += 1
+                self.frames_decoded = index
+                t0 = time.perf_counter()
+
+    def items(self):
+        """Generator of VideoItem and AudioItem in container order."""
+        pending, self._pending = self._pending, []
+        yield from pending
+        yield from self._items_raw()
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class CameraSource:
+    """A live camera (index, /dev/videoN, URL) or a file played at its own frame rate.
+
+    A grabber thread keeps only the newest frame: when stylizing is slower than the
+    camera, stale frames are dropped (and counted) so latency never grows.
+    """
+
+    def __init__(self, spec: str | int = 0, width: int | None = None, height: int | None = None):
+        import cv2
+
+        self.spec = spec
+        target = int(spec) if isinstance(spec, int) or str(spec).isdigit() else str(spec)
+        self.is_file = isinstance(target, str) and "://" not in target and not target.startswith("/dev/")
+        if self.is_file and not Path(target).is_file():
+            raise UserError(f"camera source not found: {target}")
+        self.cap = cv2.VideoCapture(target)
+        if not self.cap.isOpened():
+            raise UserError(f"cannot open camera {spec!r}")
+        if width:
+            self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 1 <= fps <= 240 else 30.0
+        self.captured = 0
+        self.dropped = 0
+        self.ended = False
+        self._latest: tuple[int, float, np.ndarray] | None = None
+        self._taken_seq = -1
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._grab, name="camera", daemon=True)
+        self._thread.start()
+
+    def _grab(self) -> None:
+        import cv2
+
+        next_due = time.perf_counter()
+        while not self._stop.is_set():
+            ok, bgr = self.cap.read()
+            if not ok:
+                break
+            if self.is_file:  # play files in real time, like a camera would deliver them
+                next_due += 1.0 / self.fps
+                delay = next_due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            with self._cond:
+                if self._latest is not None and self._latest[0] > self._taken_seq:
+                    self.dropped += 1  # the previous frame was never consumed
+                self._latest = (self.captured, time.perf_counter(), rgb)
+                self.captured += 1
+                self._cond.notify_all()
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
+
+    def read(self, timeout: float = 5.0) -> tuple[int, float, np.ndarray] | None:
+        """The newest frame not yet returned, as (sequence, capture time, image); None at the end."""
+        with self._cond:
+            deadline = time.perf_counter() + timeout
+            while self._latest is None or self._latest[0] <= self._taken_seq:
+                if self.ended:
+                    return None
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise UserError(f"camera {self.spec!r} delivered no frame for {timeout:.0f} s")
+                self._cond.wait(left)
+            self._taken_seq = self._latest[0]
+            return self._latest
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.cap.release()

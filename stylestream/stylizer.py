@@ -1,0 +1,57 @@
+"""Frame in, stylized frame out: resize to the processing size, run the engine, scale
+back to the source size, then blend (--strength) and recolour (--preserve-color).
+
+Frames are H×W×3 uint8 RGB numpy arrays everywhere in the runtime.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from stylestream.engine import Engine
+
+
+def processing_size(width: int, height: int, max_size: int | None, multiple: int) -> tuple[int, int]:
+    """Largest size with the source's aspect, longer side ≤ max_size, both sides multiples of `multiple`."""
+    scale = min(1.0, max_size / max(width, height)) if max_size else 1.0
+    w = max(multiple, int(round(width * scale / multiple)) * multiple)
+    h = max(multiple, int(round(height * scale / multiple)) * multiple)
+    return w, h
+
+
+def preserve_color(stylized: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Stylized luminance with the source's chroma (YCrCb), after Gatys et al. 2016."""
+    y = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)
+    src = cv2.cvtColor(source, cv2.COLOR_RGB2YCrCb)
+    src[..., 0] = y[..., 0]
+    return cv2.cvtColor(src, cv2.COLOR_YCrCb2RGB)
+
+
+@dataclass
+class Stylizer:
+    engine: Engine
+    max_size: int | None = None
+    strength: float = 1.0
+    keep_color: bool = False
+
+    def __post_init__(self):
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError("--strength must be between 0 and 1")
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        pw, ph = processing_size(w, h, self.max_size, self.engine.multiple)
+        small = frame if (pw, ph) == (w, h) else cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA)
+        batch = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32)
+        batch *= 1.0 / 255.0
+        out = self.engine(batch)[0]
+        out = (out.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        if (pw, ph) != (w, h):
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.keep_color:
+            out = preserve_color(out, frame)
+        if self.strength < 1.0:
+            out = cv2.addWeighted(out, self.strength, frame, 1.0 - self.strength, 0.0)
+        return out

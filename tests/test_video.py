@@ -1,0 +1,109 @@
+"""`stylestream video`: real PyAV decode → ONNX Runtime → libx264 encode on generated clips."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import make_clip, probe, run_cli
+
+
+def _video(src, dst, model, *extra):
+    return run_cli("video", src, dst, "--style", model, "--json", *extra)
+
+
+def test_frames_size_duration_and_audio_copied(tmp_path, clips, tiny_models):
+    out = tmp_path / "out.mp4"
+    proc = _video(clips["audio"], out, tiny_models["onnx"])
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    src, got = probe(clips["audio"]), probe(out)
+    assert got["frames"] == src["frames"] == summary["frames"] == 12
+    assert got["sizes"] == {(64, 48)}
+    assert got["video_times"] == pytest.approx(src["video_times"], abs=1e-3)
+    # Audio is copied packet for packet, not re-encoded.
+    assert got["audio_codec"] == "aac"
+    assert [p for p, _ in got["audio_packets"]] == [p for p, _ in src["audio_packets"]]
+    assert not list(tmp_path.glob(".*partial*")), "temporary file left behind"
+
+
+def test_variable_frame_rate_keeps_timestamps(tmp_path, clips, tiny_models):
+    out = tmp_path / "vfr.mp4"
+    assert _video(clips["vfr"], out, tiny_models["onnx"]).returncode == 0
+    src, got = probe(clips["vfr"]), probe(out)
+    assert got["frames"] == src["frames"] == 10
+    assert got["video_times"] == pytest.approx(src["video_times"], abs=1e-3)
+    intervals = {round(b - a, 3) for a, b in zip(got["video_times"], got["video_times"][1:])}
+    assert intervals == {0.05, 0.15}
+    assert [t for _, t in got["audio_packets"]] == pytest.approx([t for _, t in src["audio_packets"]], abs=1e-3)
+
+
+def test_odd_size_is_encoded(tmp_path, clips, tiny_models):
+    out = tmp_path / "odd.mp4"
+    proc = _video(clips["odd"], out, tiny_models["onnx"])
+    assert proc.returncode == 0, proc.stderr
+    # yuv420p needs even sides: 65×47 loses its last column and row, nothing is stretched.
+    assert probe(out)["sizes"] == {(64, 46)}
+    assert probe(out)["frames"] == 12
+
+
+def test_rotation_metadata_is_applied(tmp_path, clips, tiny_models):
+    import av
+    import numpy as np
+
+    out = tmp_path / "rot.mp4"
+    # --strength 0 passes the source through, so the picture's orientation can be checked.
+    assert _video(clips["rotated"], out, tiny_models["onnx"], "--strength", "0").returncode == 0
+    # Stored 64×32 with a 90° counter-clockwise display matrix: players show it 32×64, and so do we.
+    assert probe(out)["sizes"] == {(32, 64)}
+    with av.open(str(out)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    # Red grows left→right in the stored picture; turned counter-clockwise, it grows bottom→top.
+    assert first[:8, :, 0].mean() > first[-8:, :, 0].mean() + 50
+    assert np.ptp(first[:, :, 0].mean(axis=0)) < 20
+
+
+def test_torchscript_model_and_options(tmp_path, clips, tiny_models):
+    out = tmp_path / "ts.mp4"
+    proc = _video(clips["plain"], out, tiny_models["pt"], "--max-size", "32", "--strength", "0.5",
+                  "--preserve-color", "--crf", "30")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["backend"] == "torchscript" and s["frames"] == 12
+    assert probe(out)["sizes"] == {(64, 48)}  # stylized at ≤32 px, written at source size
+
+
+def test_human_summary_line(tmp_path, clips, tiny_models):
+    out = tmp_path / "h.mp4"
+    proc = run_cli("video", clips["plain"], out, "--style", tiny_models["onnx"])
+    assert proc.returncode == 0, proc.stderr
+    assert "12 frames in" in proc.stdout and "FPS" in proc.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_playable_file_with_audio(tmp_path, tiny_models, sig):
+    src = make_clip(tmp_path / "long.mp4", width=320, height=240, frames=400, fps=25, audio=True)
+    out = tmp_path / "int.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "stylestream", "video", str(src), str(out), "--style",
+                             str(tiny_models["onnx"]), "--json", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partials = []
+    deadline = time.time() + 60
+    while time.time() < deadline and not partials:  # wait until encoding has started
+        partials = list(tmp_path.glob(".int.partial-*.mp4"))
+        time.sleep(0.2)
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    s = json.loads(stdout)
+    assert s["interrupted"] and s["signal"] == sig.name
+    got = probe(out)
+    assert 0 < got["frames"] == s["frames"] < 400
+    assert got["audio_packets"], "audio lost on interrupt"
+    assert "Traceback" not in stderr
+    assert not list(tmp_path.glob(".int.partial-*"))

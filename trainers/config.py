@@ -1,0 +1,78 @@
+"""Fast-NST training options: one dataclass, shared by `python -m trainers.fast_nst`
+and `stylestream train`. Free of torch so the CLI starts quickly."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    style_image: str
+    data: str
+    out: str
+    name: str | None = None
+    size: int = 256
+    style_size: int = 256
+    steps: int = 2000
+    batch: int = 4
+    lr: float = 1e-3
+    content_weight: float = 1e5
+    style_weight: float = 1e10
+    tv_weight: float = 0.0
+    style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
+    arch: str = "johnson"
+    width: int = 32
+    res_blocks: int = 5
+    precision: str = "bf16"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 200
+    sample_every: int = 200
+    log_every: int = 10
+    workdir: str | None = None
+    resume: bool = False
+    vgg_weights: str | None = None
+    export: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.workdir) if self.workdir else Path(self.out).with_suffix(".run")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig("", "", "")
+    p.add_argument("--style-image", required=True, help="the painting to learn")
+    p.add_argument("--data", required=True, help="folder of training photos")
+    p.add_argument("--out", required=True, help="exported model path (.onnx); .fp16.onnx and .pt go beside it")
+    p.add_argument("--name", help="style name stored in the model (default: style image's file name)")
+    p.add_argument("--size", type=int, default=d.size, help="training crop size")
+    p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image for its Gram targets")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch", type=int, default=d.batch, help="batch size per process")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--style-layer-weights", type=float, nargs=4, default=d.style_layer_weights,
+                   metavar=("R12", "R22", "R33", "R43"))
+    p.add_argument("--arch", default=d.arch)
+    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--res-blocks", type=int, default=d.res_blocks)
+    p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--sample-every", type=int, default=d.sample_every)
+    p.add_argument("--workdir", help="checkpoints, samples and TensorBoard logs (default: OUT with .run suffix)")
+    p.add_argument("--resume", action="store_true", help="continue from WORKDIR/checkpoint.pt")
+    p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else torchvision download)")
+    p.add_argument("--no-export", dest="export", action="store_false")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    fields = TrainConfig.__dataclass_fields__
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+
+

@@ -1,0 +1,177 @@
+"""Fast neural style transfer (Johnson et al. 2016): train a transform net for one style.
+
+    python -m trainers.fast_nst --style-image starry_night.jpg --data photos/ --out starry.onnx
+    torchrun --nproc_per_node 2 -m trainers.fast_nst ...     # DistributedDataParallel
+
+The loop draws batches, asks the perceptual loss for its terms and steps Adam; checkpoints,
+logging, precision and distribution come from `trainers.services`; exports from `exports`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from exports.metadata import STYLE_KIND
+from trainers import services
+from trainers.config import TrainConfig, add_arguments, config_from_args
+from trainers.data import ImageFolderSampler, read_image
+from trainers.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures, load_vgg16_features
+from trainers.transformer_net import build, from_config
+
+
+def style_name(cfg: TrainConfig) -> str:
+    return cfg.name or Path(cfg.style_image).stem
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int) -> dict:
+    return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
+            "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": step,
+            **model.config()}
+
+
+def _sample_photos(sampler: ImageFolderSampler, size: int, count: int = 4) -> torch.Tensor:
+    """Fixed photos for sample grids: evenly spread through the data set, centre-cropped."""
+    picks = [sampler.images[i * len(sampler.images) // count] for i in range(min(count, len(sampler.images)))]
+    out = []
+    for img in picks:
+        _, h, w = img.shape
+        s = min(h, w)
+        crop = img[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s].float().unsqueeze(0) / 255
+        out.append(torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear", antialias=True)[0])
+    return torch.stack(out)
+
+
+def train(cfg: TrainConfig) -> dict:
+    rt = services.setup_runtime(cfg.device)
+    try:
+        return _train(cfg, rt)
+    finally:
+        services.teardown_runtime(rt)
+
+
+def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
+    services.seed_everything(cfg.seed)  # same init on every rank; DDP also broadcasts it
+    dev = rt.device
+    channels_last = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+
+    style = read_image(cfg.style_image, max_side=cfg.style_size).unsqueeze(0).to(dev)
+    vgg = VGGFeatures(load_vgg16_features(cfg.vgg_weights)).to(dev, memory_format=channels_last)
+    if len(cfg.style_layer_weights) != len(STYLE_LAYERS):
+        raise ValueError(f"--style-layer-weights needs {len(STYLE_LAYERS)} values")
+    loss_fn = PerceptualLoss(vgg, style, style_layers=dict(zip(STYLE_LAYERS, cfg.style_layer_weights)),
+                             content_weight=cfg.content_weight, style_weight=cfg.style_weight,
+                             tv_weight=cfg.tv_weight).to(dev)
+    sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
+    model = build(cfg.arch, width=cfg.width, res_blocks=cfg.res_blocks).to(dev, memory_format=channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    run_dir = cfg.run_dir
+    ckpt_path = run_dir / "checkpoint.pt"
+    step = 0
+    if cfg.resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
+        step, extra = services.load_checkpoint(ckpt_path, {"model": model, "optimizer": optimizer})
+        if extra.get("model_config") != model.config():
+            raise ValueError(f"checkpoint architecture {extra.get('model_config')} differs from {model.config()}")
+    ddp_model = model
+    if rt.distributed:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    samples = _sample_photos(sampler, cfg.size).to(dev)
+    logger = services.Logger(rt, run_dir / "tb", total=cfg.steps, initial=step, desc=style_name(cfg))
+    history: list[dict] = []
+    bad_steps = 0
+    start, start_step = time.perf_counter(), step
+    while step < cfg.steps:
+        x = sampler.batch(step, cfg.batch, rt.rank).to(dev).contiguous(memory_format=channels_last)
+        with services.autocast(dev, cfg.precision):
+            with torch.no_grad():
+                content_features = vgg(x)
+            y = ddp_model(x)
+            losses = loss_fn(y, content_features=content_features)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        if _finite(losses["total"], rt):
+            optimizer.step()
+            bad_steps = 0
+        else:  # skip the update rather than poison the weights; give up if it persists
+            bad_steps += 1
+            if bad_steps >= 10:
+                raise FloatingPointError(f"loss non-finite for 10 steps in a row at step {step}; lower --lr")
+        step += 1
+
+        scalars = torch.stack([losses[k].detach() for k in ("total", "content", "style", "tv")])
+        if rt.distributed:
+            dist.all_reduce(scalars)
+            scalars /= rt.world_size
+        record = dict(zip(("total", "content", "style", "tv"), scalars.tolist()), step=step)
+        history.append(record)
+        logger.step(step, {k: record[k] for k in ("total", "content", "style")})
+
+        if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
+            _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
+        if rt.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            services.save_checkpoint(ckpt_path, step, {"model": model, "optimizer": optimizer},
+                                     extra={"model_config": model.config(), "config": asdict(cfg)})
+    logger.close()
+    elapsed = time.perf_counter() - start
+    result = {"steps": step, "seconds": elapsed, "steps_per_second": (step - start_step) / max(elapsed, 1e-9),
+              "history": history}
+    if rt.is_main and cfg.export:
+        from exports.formats import export_all
+        result["exports"] = {k: (str(p), d) for k, (p, d) in
+                             export_all(model.float(), cfg.out, model_metadata(cfg, model, step)).items()}
+    return result
+
+
+def _finite(loss: torch.Tensor, rt: services.Runtime) -> bool:
+    ok = torch.isfinite(loss.detach()).float()
+    if rt.distributed:  # every rank must take the same decision or DDP falls out of step
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())
+
+
+@torch.no_grad()
+def _write_samples(model, photos, path: Path, logger: services.Logger, step: int) -> None:
+    import torchvision
+
+    was_training = model.training
+    model.eval()
+    out = model(photos.contiguous(memory_format=torch.channels_last) if photos.device.type == "cpu" else photos)
+    model.train(was_training)
+    grid = torchvision.utils.make_grid(torch.cat([photos, out.float()]), nrow=len(photos))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torchvision.utils.save_image(grid, str(path))
+    logger.image("samples", grid, step)
+
+
+def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """The transform net and config stored in a training checkpoint."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = from_config(state["extra"]["model_config"])
+    model.load_state_dict(state["state/model"])
+    return model.eval(), state["extra"]["config"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    result = train(config_from_args(p.parse_args(argv)))
+    if "exports" in result:
+        for variant, (path, diff) in result["exports"].items():
+            print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Training services every trainer shares: distributed setup, mixed precision,
+atomic checkpoints and resume, TensorBoard, progress bars.
+
+A trainer's loop asks these for what it needs and knows nothing of how they work.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but PyTorch sees no CUDA device")
+    return torch.device(name)
+
+
+def setup_runtime(device: str = "auto") -> Runtime:
+    """Joins the torchrun process group when launched by torchrun (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = pick_device(device)
+    if world == 1:
+        return Runtime(dev)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cpu":
+        # Processes share the cores; oversubscription makes every one of them slower.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    return Runtime(dev, rank, world, local_rank)
+
+
+def teardown_runtime(rt: Runtime) -> None:
+    if rt.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def autocast(device: torch.device, precision: str):
+    """`precision`: 'bf16', 'fp16' or 'fp32'. CPU supports bf16 only; fp16 there falls back to fp32."""
+    if precision == "fp32" or (device.type == "cpu" and precision != "bf16"):
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    random.seed(seed + rank)
+    np.random.seed((seed + rank) % 2**32)
+    torch.manual_seed(seed + rank)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """Write to a temporary name beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: str | Path, step: int, modules: dict, extra: dict | None = None) -> None:
+    """`modules`: name → object with state_dict() (models, optimizers, schedulers)."""
+    state = {"step": step, "rng": rng_state(), "extra": extra or {}}
+    state.update({f"state/{k}": m.state_dict() for k, m in modules.items()})
+    atomic_save(state, path)
+
+
+def load_checkpoint(path: str | Path, modules: dict) -> tuple[int, dict]:
+    """Restores `modules` and the RNG state in place; returns (step, extra)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for k, m in modules.items():
+        m.load_state_dict(state[f"state/{k}"])
+    set_rng_state(state["rng"])
+    return state["step"], state["extra"]
+
+
+class Logger:
+    """TensorBoard scalars/images and a tqdm bar, on the main process only."""
+
+    def __init__(self, rt: Runtime, log_dir: str | Path | None, total: int, initial: int = 0, desc: str = "train"):
+        self.rt = rt
+        self.writer = None
+        self.bar = None
+        if not rt.is_main:
+            return
+        if log_dir:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(log_dir))
+        from tqdm import tqdm
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True,
+                        disable=os.environ.get("STYLESTREAM_NO_PROGRESS") == "1")
+
+    def step(self, step: int, scalars: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items()}, refresh=False)
+        if self.writer is not None:
+            for k, v in scalars.items():
+                self.writer.add_scalar(f"loss/{k}", v, step)
+
+    def image(self, tag: str, grid: torch.Tensor, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_image(tag, grid, step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,84 @@
+"""Johnson et al. feed-forward transform net.
+
+Reflection padding, instance norm, residual blocks, and nearest-neighbour upsampling
+followed by a convolution (transposed convolutions leave checkerboard artefacts).
+Input and output: RGB in [0, 1], NCHW; height and width any multiple of 4.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class InstanceNorm(nn.InstanceNorm2d):
+    """Instance norm computed in float32: under bf16 autocast the variance of a channel
+    with a large mean cancels catastrophically, goes negative and turns into NaN."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float())
+
+
+class ConvLayer(nn.Sequential):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True, relu: bool = True):
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        if norm:
+            layers.append(InstanceNorm(cout, affine=True))
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class UpsampleConv(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int = 3):
+        super().__init__()
+        self.conv = ConvLayer(cin, cout, kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(ConvLayer(channels, channels, 3), ConvLayer(channels, channels, 3, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TransformerNet(nn.Module):
+    """`width` is the channel count at full resolution (32 in the paper); ¼-res has 4× that."""
+
+    arch = "johnson"
+
+    def __init__(self, width: int = 32, res_blocks: int = 5):
+        super().__init__()
+        self.width, self.res_blocks = width, res_blocks
+        w = width
+        self.encoder = nn.Sequential(ConvLayer(3, w, 9), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
+        self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(res_blocks)])
+        self.decoder = nn.Sequential(UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w),
+                                     ConvLayer(w, 3, 9, norm=False, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.decoder(self.residuals(self.encoder(x)))
+        # Squash to [0, 1] so the runtime never has to clamp or rescale.
+        return torch.sigmoid(y)
+
+    def config(self) -> dict:
+        return {"arch": self.arch, "width": self.width, "res_blocks": self.res_blocks}
+
+
+ARCHS = {"johnson": TransformerNet}
+
+
+def build(arch: str = "johnson", **kwargs) -> nn.Module:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
+    return ARCHS[arch](**kwargs)
+
+
+def from_config(config: dict) -> nn.Module:
+    config = dict(config)
+    return build(config.pop("arch"), **config)
