@@ -169,6 +169,9 @@ COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info"
 
 def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("STYLESTREAM_DEBUG") == "1"
+    # Our errors are one line each; OpenCV's FFmpeg and its own logger would add their own.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     try:
         args = build_parser().parse_args(argv)
         code = COMMANDS[args.command](args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,9 @@ class TorchScriptEngine(Engine):
         dev = "cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
         extra = {METADATA_FILE: ""}
         try:
-            self.module = torch.jit.load(str(path), map_location=dev, _extra_files=extra).eval()
+            with warnings.catch_warnings():  # TorchScript's deprecation notice is not the user's concern
+                warnings.simplefilter("ignore", FutureWarning)
+                self.module = torch.jit.load(str(path), map_location=dev, _extra_files=extra).eval()
         except Exception as exc:
             raise UserError(f"{path}: not a loadable TorchScript model ({_first_line(exc)})") from None
         try:

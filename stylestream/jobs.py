@@ -45,7 +45,7 @@ def _progress(total: int | None, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total or None, unit="frame", dynamic_ncols=True, mininterval=0.5,
-                disable=not enabled, leave=False)
+                disable=not enabled or os.environ.get("STYLESTREAM_NO_PROGRESS") == "1", leave=False)
 
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progress: bool = True) -> dict:

@@ -17,6 +17,9 @@ import numpy as np
 from stylestream.errors import UserError
 
 
+NOT_VIDEO_FORMATS = {"tty", "image2", "lavfi", "webp", "gif_pipe"}
+
+
 @dataclass
 class VideoItem:
     index: int
@@ -56,6 +59,12 @@ class VideoFileSource:
             self.container = av.open(self.path, "r", timeout=10 if is_url else None)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise _av_error(self.path, exc) from None
+        fmt = self.container.format.name
+        # FFmpeg will "play" text files (tty demuxer) and single images; neither is a video.
+        if fmt in NOT_VIDEO_FORMATS or fmt.endswith("_pipe"):
+            self.container.close()
+            kind = "an image (use `stylestream image`)" if fmt != "tty" else "not a video"
+            raise UserError(f"{self.path}: is {kind}")
         if not self.container.streams.video:
             self.container.close()
             raise UserError(f"{self.path}: has no video stream")
@@ -156,7 +165,7 @@ class CameraSource:
         self.spec = spec
         target = int(spec) if isinstance(spec, int) or str(spec).isdigit() else str(spec)
         self.is_file = isinstance(target, str) and "://" not in target and not target.startswith("/dev/")
-        if self.is_file and not Path(target).is_file():
+        if (self.is_file or str(target).startswith("/dev/")) and not Path(target).exists():
             raise UserError(f"camera source not found: {target}")
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():

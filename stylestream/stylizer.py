@@ -16,9 +16,12 @@ from stylestream.engine import Engine
 def processing_size(width: int, height: int, max_size: int | None, multiple: int) -> tuple[int, int]:
     """Largest size with the source's aspect, longer side ≤ max_size, both sides multiples of `multiple`."""
     scale = min(1.0, max_size / max(width, height)) if max_size else 1.0
-    w = max(multiple, int(round(width * scale / multiple)) * multiple)
-    h = max(multiple, int(round(height * scale / multiple)) * multiple)
-    return w, h
+    limit = max(multiple, (max_size // multiple) * multiple) if max_size else None
+
+    def fit(side: int) -> int:
+        n = max(multiple, int(round(side * scale / multiple)) * multiple)
+        return min(n, limit) if limit else n
+    return fit(width), fit(height)
 
 
 def preserve_color(stylized: np.ndarray, source: np.ndarray) -> np.ndarray:

@@ -79,7 +79,16 @@ class ImageFolderSampler:
             crop = crop.flip(-1)
         return crop[0].clamp(0, 1)
 
+    def _textured_crop(self, img: torch.Tensor, g: torch.Generator, min_std: float = 0.02) -> torch.Tensor:
+        # Flat crops (a plain sky, a uniform wallpaper) teach nothing and give instance norm
+        # a zero variance whose gradient is NaN; draw again, a few times at most.
+        for _ in range(8):
+            crop = self._crop(img, g)
+            if crop.std() > min_std:
+                break
+        return crop
+
     def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(hash((self.seed, step, rank)) & 0x7FFF_FFFF_FFFF)
         idx = torch.randint(0, len(self.images), (batch_size,), generator=g)
-        return torch.stack([self._crop(self.images[i], g) for i in idx.tolist()])
+        return torch.stack([self._textured_crop(self.images[i], g) for i in idx.tolist()])

@@ -102,7 +102,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
             losses = loss_fn(y, content_features=content_features)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
-        if _finite(losses["total"], rt):
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+        if _finite(losses["total"] + grad_norm, rt):
             optimizer.step()
             bad_steps = 0
         else:  # skip the update rather than poison the weights; give up if it persists

@@ -16,7 +16,10 @@ class InstanceNorm(nn.InstanceNorm2d):
     with a large mean cancels catastrophically, goes negative and turns into NaN."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float())
+        w = self.weight.float() if self.weight is not None else None
+        b = self.bias.float() if self.bias is not None else None
+        y = F.instance_norm(x.float(), weight=w, bias=b, eps=self.eps)
+        return y.to(x.dtype)
 
 
 class ConvLayer(nn.Sequential):

@@ -1,0 +1,96 @@
+"""`stylestream image`, the engines and the stylizer's frame arithmetic."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+
+def _photo(h=50, w=70):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 3 % 256, yy * 5 % 256, (xx + yy) % 256], -1).astype(np.uint8)
+
+
+def test_image_kinds(tmp_path, tiny_models):
+    rgb = _photo()
+    cv2.imwrite(str(tmp_path / "color.jpg"), rgb)
+    cv2.imwrite(str(tmp_path / "gray.png"), rgb[..., 0])
+    cv2.imwrite(str(tmp_path / "alpha.png"), np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)]))
+    cv2.imwrite(str(tmp_path / "deep.png"), rgb.astype(np.uint16) * 257)
+    out = tmp_path / "out"
+    names = ["color.jpg", "gray.png", "alpha.png", "deep.png"]
+    proc = run_cli("image", *[tmp_path / n for n in names], "-o", out, "--style", tiny_models["onnx"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["images"]
+    assert len(results) == 4
+    color = cv2.imread(str(out / "color.tiny.jpg"), cv2.IMREAD_UNCHANGED)
+    assert color.shape == (50, 70, 3)
+    assert cv2.imread(str(out / "gray.tiny.png"), cv2.IMREAD_UNCHANGED).shape == (50, 70, 3)
+    alpha = cv2.imread(str(out / "alpha.tiny.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (50, 70, 4) and (alpha[..., 3] == 128).all()  # alpha kept as it was
+    deep = cv2.imread(str(out / "deep.tiny.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and deep.shape == (50, 70, 3)
+
+
+def test_single_image_to_file(tmp_path, tiny_models):
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), _photo())
+    proc = run_cli("image", src, "-o", tmp_path / "b.png", "--style", tiny_models["pt"], "--max-size", "32")
+    assert proc.returncode == 0, proc.stderr
+    assert cv2.imread(str(tmp_path / "b.png")).shape == (50, 70, 3)
+
+
+def test_onnx_and_torchscript_agree(tiny_models):
+    from stylestream.engine import load_engine
+
+    x = np.random.default_rng(0).random((1, 3, 32, 48), dtype=np.float32)
+    a = load_engine(tiny_models["onnx"], "cpu")
+    b = load_engine(tiny_models["pt"], "cpu")
+    assert a.name == b.name == "tiny" and a.metadata["arch"] == "johnson"
+    np.testing.assert_allclose(a(x), b(x), atol=1e-4)
+    import torch
+    with torch.no_grad():
+        ref = tiny_models["net"](torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(a(x), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("w,h,max_size,expected", [
+    (640, 272, 640, (640, 272)), (1280, 720, 640, (640, 360)), (65, 47, None, (64, 48)),
+    (3000, 10, 640, (640, 4)), (100, 100, 50, (48, 48)), (1000, 500, 642, (640, 320)),
+])
+def test_processing_size(w, h, max_size, expected):
+    from stylestream.stylizer import processing_size
+
+    assert processing_size(w, h, max_size, 4) == expected
+
+
+def test_strength_and_preserve_color(tiny_models):
+    from stylestream.engine import load_engine
+    from stylestream.stylizer import Stylizer
+
+    engine = load_engine(tiny_models["onnx"], "cpu")
+    frame = _photo(48, 64)
+    assert np.array_equal(Stylizer(engine, strength=0.0)(frame), frame)
+    full = Stylizer(engine)(frame).astype(int)
+    half = Stylizer(engine, strength=0.5)(frame).astype(int)
+    assert np.abs(half - (full + frame) / 2).max() <= 1
+    kept = Stylizer(engine, keep_color=True)(frame)
+    src_cc = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb).astype(int)
+    kept_cc = cv2.cvtColor(kept, cv2.COLOR_RGB2YCrCb).astype(int)
+    full_y = cv2.cvtColor(full.astype(np.uint8), cv2.COLOR_RGB2YCrCb)[..., 0].astype(int)
+    assert np.abs(kept_cc[..., 1:] - src_cc[..., 1:]).mean() < 3   # colours from the source
+    assert np.abs(kept_cc[..., 0] - full_y).mean() < 3              # luminance from the style
+
+
+def test_info_lists_versions_and_zoo():
+    proc = run_cli("info", "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert "CPUExecutionProvider" in s["onnxruntime_providers"]
+    assert {"torch", "onnxruntime", "av", "cv2"} <= set(s["versions"])
+    for name, meta in s["zoo"].items():
+        assert meta["kind"] == "stylestream.style" and meta["file_mb"] <= 8, name
