@@ -1,0 +1,166 @@
+"""Fast-NST trainer: loss arithmetic, learning, resume, DDP and exports, on tiny data."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, SHARED, VGG_WEIGHTS, assert_clean_error, run_cli
+
+needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="../shared/data/vgg16-imagenet-features.pth absent")
+
+
+def test_gram_matrix_known_values():
+    from trainers.perceptual import gram_matrix
+
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)  # C=2, H=1, W=2
+    g = gram_matrix(f)
+    expected = torch.tensor([[1 + 4, 3 + 8], [3 + 8, 9 + 16]]) / (2 * 1 * 2)
+    torch.testing.assert_close(g[0], expected)
+    # bf16 features still give a float32 Gram.
+    assert gram_matrix(f.bfloat16()).dtype == torch.float32
+
+
+def test_total_variation_known_values():
+    from trainers.perceptual import total_variation
+
+    assert total_variation(torch.ones(1, 3, 8, 8)).item() == 0.0
+    x = torch.zeros(1, 1, 2, 2)
+    x[..., :, 1] = 1.0  # vertical edge: every horizontal pair differs by 1, no vertical pair does
+    assert total_variation(x).item() == pytest.approx(1.0)
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)  # +1 along rows, +4 down columns
+    assert total_variation(x).item() == pytest.approx(1.0 + 16.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    import cv2
+
+    d = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (5, 5), 0)
+        cv2.imwrite(str(d / f"p{i}.png"), img)
+    style = d.parent / "style.png"
+    yy, xx = np.mgrid[0:64, 0:64]
+    cv2.imwrite(str(style), np.stack([(xx * 16) % 256, (yy * 16) % 256, ((xx + yy) * 8) % 256], -1).astype(np.uint8))
+    return d, style
+
+
+def _cfg(tiny_data, tmp_path, **kw):
+    from trainers.config import TrainConfig
+
+    data, style = tiny_data
+    base = dict(style_image=str(style), data=str(data), out=str(tmp_path / "m.onnx"), size=32, style_size=64,
+                batch=2, steps=12, width=4, res_blocks=1, lr=1e-2, checkpoint_every=6, sample_every=6,
+                vgg_weights=str(VGG_WEIGHTS), export=False, workdir=str(tmp_path / "run"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@needs_vgg
+def test_training_lowers_the_loss(tiny_data, tmp_path, monkeypatch):
+    from trainers.fast_nst import train
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    h = train(_cfg(tiny_data, tmp_path, steps=40))["history"]
+    first, last = np.mean([r["total"] for r in h[:5]]), np.mean([r["total"] for r in h[-5:]])
+    assert last < 0.7 * first, (first, last)
+    assert (tmp_path / "run" / "samples" / "step000036.png").is_file()
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+
+
+@needs_vgg
+def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
+    from trainers.fast_nst import train
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    full = train(_cfg(tiny_data, tmp_path / "a", steps=12))["history"]
+    train(_cfg(tiny_data, tmp_path / "b", steps=6))
+    resumed = train(_cfg(tiny_data, tmp_path / "b", steps=12, resume=True))["history"]
+    assert [r["step"] for r in resumed] == list(range(7, 13))
+    np.testing.assert_allclose([r["total"] for r in resumed], [r["total"] for r in full[6:]], rtol=1e-4)
+
+
+@needs_vgg
+def test_ddp_two_processes(tiny_data, tmp_path):
+    """Real torchrun, two CPU processes over gloo, then the export of rank 0's model."""
+    data, style = tiny_data
+    out = tmp_path / "ddp.onnx"
+    env = {**os.environ, "STYLESTREAM_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "trainers.fast_nst", "--style-image", str(style), "--data", str(data), "--out", str(out),
+           "--size", "32", "--style-size", "64", "--batch", "2", "--steps", "4", "--width", "4", "--res-blocks", "1",
+           "--vgg-weights", str(VGG_WEIGHTS), "--checkpoint-every", "2", "--sample-every", "100"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.is_file() and out.with_suffix(".pt").is_file() and out.with_suffix(".fp16.onnx").is_file()
+    ckpt = torch.load(tmp_path / "ddp.run" / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 4
+
+
+def test_export_parity_and_metadata(tmp_path):
+    from exports.formats import ExportParityError, export_all, export_onnx, read_metadata
+    from trainers.transformer_net import TransformerNet
+
+    net = TransformerNet(width=4, res_blocks=1)
+    meta = {"kind": "stylestream.style", "name": "t", "train_size": 32, "steps": 3, "style_sha256": "ab", **net.config()}
+    res = export_all(net, tmp_path / "t.onnx", meta)
+    assert res["onnx"][1] < 1e-4 and res["onnx-fp16"][1] < 2e-2 and res["torchscript"][1] < 1e-5
+    for variant in ("t.onnx", "t.fp16.onnx", "t.pt"):
+        m = read_metadata(tmp_path / variant)
+        assert m["name"] == "t" and m["arch"] == "johnson" and str(m["steps"]) == "3"
+    import onnx
+    model = onnx.load(str(tmp_path / "t.onnx"))
+    assert model.opset_import[0].version >= 17
+    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[2:] == ["height", "width"]
+
+    class Broken(torch.nn.Module):  # exports fine, but ONNX cannot reproduce its data-dependent branch
+        def forward(self, x):
+            return x * 2 if bool(x.mean() > 0.5) else x
+
+    with pytest.raises(ExportParityError):
+        export_onnx(Broken(), tmp_path / "b.onnx", meta)
+    assert not (tmp_path / "b.onnx").exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "wrong"])
+def test_vgg_weights_errors(tmp_path, kind):
+    weights = tmp_path / "vgg.pth"
+    if kind == "corrupt":
+        weights.write_bytes(b"garbage" * 100)
+    elif kind == "wrong":
+        torch.save({"0.weight": torch.zeros(3, 3, 3, 3)}, weights)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    import cv2
+    cv2.imwrite(str(photos / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    proc = run_cli("train", "--style-image", photos / "a.png", "--data", photos, "--out", tmp_path / "m.onnx",
+                   "--vgg-weights", weights, "--steps", "1")
+    assert_clean_error(proc, "vgg16")
+
+
+def test_vgg_env_variable_is_used(tmp_path, monkeypatch):
+    from trainers.perceptual import VggWeightsError, load_vgg16_features
+
+    monkeypatch.setenv("STYLESTREAM_VGG_WEIGHTS", str(tmp_path / "absent.pth"))
+    with pytest.raises(VggWeightsError, match="absent.pth"):
+        load_vgg16_features()
+
+
+@needs_vgg
+def test_shared_vgg_weights_give_torchvision_scale_activations():
+    """The README's sanity check: relu1_2 mean ≈ 0.5, relu3_3 ≈ 0.7 on a photo."""
+    from trainers.data import read_image
+    from trainers.perceptual import VGGFeatures, load_vgg16_features
+
+    photo = SHARED / "content" / "test" / "chicago.jpg"
+    vgg = VGGFeatures(load_vgg16_features(VGG_WEIGHTS))
+    with torch.no_grad():
+        f = vgg(read_image(photo, 256)[None])
+    assert 0.2 < f["relu1_2"].mean() < 1.0 and 0.3 < f["relu3_3"].mean() < 1.5
