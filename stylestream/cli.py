@@ -58,10 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("inputs", nargs="+")
     i.add_argument("-o", "--output", help="output file, or folder for several inputs (default: beside each input)")
     i.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
-    _common(i, "1024")
+    i.add_argument("--optimize", action="store_true",
+                   help="Gatys et al. optimization against --style-image instead of a trained model (slow)")
+    i.add_argument("--style-image", help="painting to match, with --optimize")
+    i.add_argument("--steps", type=int, default=300, help="--optimize: iterations per scale")
+    i.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    i.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                   help="--optimize: coarse-to-fine scales, e.g. 0.5 1.0")
+    i.add_argument("--vgg-weights", help="--optimize: local VGG16 weights")
+    _common(i, "1024; 512 with --optimize")
 
     n = sub.add_parser("info", help="versions, devices, zoo models")
     n.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("eval", help="quality figures of stylized output")
+    metrics = e.add_subparsers(dest="metric", required=True, parser_class=_Parser)
+    es = metrics.add_parser("style", help="style (Gram) and content distances of stylized images")
+    es.add_argument("outputs", nargs="+", help="stylized images")
+    es.add_argument("--content", required=True, help="the photo they were made from")
+    es.add_argument("--style-image", required=True)
+    es.add_argument("--style-size", type=int, default=512, help="longer side of the style image (default 512)")
+    es.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else download)")
+    es.add_argument("--json", action="store_true")
 
     t = sub.add_parser("train", help="train a fast style-transfer net and export it")
     from trainers.config import add_arguments
@@ -125,9 +143,17 @@ def cmd_webcam(args) -> int:
 
 
 def cmd_image(args) -> int:
-    from stylestream.jobs import stylize_images
+    from stylestream.jobs import optimize_images, stylize_images
 
-    s = stylize_images(args.inputs, args.output, _stylizer(args, args.style, image_default=1024))
+    if args.optimize:
+        if not args.style_image:
+            raise UserError("--optimize needs --style-image")
+        s = optimize_images(args.inputs, args.output, args.style_image, max_size=args.max_size or 512,
+                            steps=args.steps, optimizer=args.optimizer, scales=tuple(args.scales),
+                            vgg_weights=args.vgg_weights, device=args.device, strength=args.strength,
+                            keep_color=args.preserve_color)
+    else:
+        s = stylize_images(args.inputs, args.output, _stylizer(args, args.style, image_default=1024))
     _emit(args, s, "\n".join(f"{r['input']} -> {r['output']}" for r in s["images"]))
     return 0
 
@@ -150,6 +176,15 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from stylestream.evaluate import style_quality
+
+    s = style_quality(args.outputs, args.content, args.style_image, args.vgg_weights, args.style_size)
+    _emit(args, s, "\n".join(f"{r['output']}: style {r['style']:.4f}  content {r['content']:.4f}"
+                             for r in s["results"]))
+    return 0
+
+
 def cmd_train(args) -> int:
     from trainers.config import config_from_args
     from trainers.fast_nst import train
@@ -164,7 +199,8 @@ def cmd_train(args) -> int:
     return 0
 
 
-COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info": cmd_info, "train": cmd_train}
+COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info": cmd_info, "eval": cmd_eval,
+            "train": cmd_train}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,6 +43,21 @@ def _check_metadata(path: Path, metadata: dict) -> None:
         raise UserError(f"{path}: is a {kind!r} model, not a style model")
 
 
+def cuda_device_count() -> int:
+    """NVIDIA devices the driver reports, asked of libcuda directly: cheaper than importing
+    torch, and onnxruntime-gpu lists its CUDA provider even on machines without a GPU."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
 class OnnxEngine(Engine):
     backend = "onnxruntime"
 
@@ -53,6 +68,10 @@ class OnnxEngine(Engine):
         gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
         if device == "cuda" and not gpu:
             raise UserError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+        if device != "cpu" and gpu and cuda_device_count() == 0:
+            if device == "cuda":
+                raise UserError("--device cuda: no NVIDIA GPU is visible to the driver")
+            gpu = []
         want = gpu if device in ("cuda", "auto") else []
         providers: list = []
         for p in want:

@@ -18,7 +18,7 @@ from stylestream.errors import UserError
 from stylestream.pipeline import VideoJob
 from stylestream.sinks import VideoFileSink, WindowSink, check_writable, pick_encoder, temporary_path
 from stylestream.sources import CameraSource, VideoFileSource
-from stylestream.stylizer import Stylizer
+from stylestream.stylizer import Stylizer, finish
 
 
 @contextmanager
@@ -233,6 +233,46 @@ def image_output_path(src: Path, out: str | None, style: str, many: bool, alpha:
         o.mkdir(parents=True, exist_ok=True)
         return o / name
     return o
+
+
+def optimize_images(paths: list[str], out: str | None, style_image: str, max_size: int, steps: int,
+                    optimizer: str, scales: tuple[float, ...], vgg_weights: str | None, device: str,
+                    strength: float = 1.0, keep_color: bool = False) -> dict:
+    """Gatys optimization of each image against `style_image` (no trained model involved)."""
+    import cv2
+    import torch
+
+    from trainers.gatys import GatysConfig, optimize
+    from trainers.perceptual import VGGFeatures, VggWeightsError, load_vgg16_features
+    from trainers.services import pick_device
+
+    if not 0.0 <= strength <= 1.0:
+        raise UserError("--strength must be between 0 and 1")
+    try:
+        dev = pick_device(device)
+        vgg = VGGFeatures(load_vgg16_features(vgg_weights)).to(dev)
+    except (VggWeightsError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+    style_rgb, _, _ = read_image(Path(style_image))
+    to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0).to(dev)  # noqa: E731
+    style = to_tensor(style_rgb)
+    cfg = GatysConfig(steps=steps, optimizer=optimizer, scales=scales)
+    results, start = [], time.perf_counter()
+    for p in paths:
+        src = Path(p)
+        rgb, alpha, depth = read_image(src)
+        h, w = rgb.shape[:2]
+        s = min(1.0, max_size / max(h, w))
+        small = cv2.resize(rgb, (max(16, round(w * s)), max(16, round(h * s))), interpolation=cv2.INTER_AREA)
+        out_t = optimize(to_tensor(small), style, vgg, cfg)
+        styled = (out_t[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        styled = cv2.resize(styled, (w, h), interpolation=cv2.INTER_CUBIC) if styled.shape[:2] != (h, w) else styled
+        styled = finish(styled, rgb, strength, keep_color)
+        dst = image_output_path(src, out, Path(style_image).stem, len(paths) > 1, alpha is not None)
+        write_image(dst, styled, alpha, depth)
+        results.append({"input": str(src), "output": str(dst), "width": w, "height": h})
+    return {"images": results, "style": Path(style_image).stem, "method": f"gatys-{optimizer}",
+            "device": str(dev), "seconds": round(time.perf_counter() - start, 3)}
 
 
 def stylize_images(paths: list[str], out: str | None, stylizer: Stylizer) -> dict:

@@ -32,6 +32,15 @@ def preserve_color(stylized: np.ndarray, source: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(src, cv2.COLOR_YCrCb2RGB)
 
 
+def finish(styled: np.ndarray, source: np.ndarray, strength: float, keep_color: bool) -> np.ndarray:
+    """--preserve-color, then --strength: how the stylized frame is combined with its source."""
+    if keep_color:
+        styled = preserve_color(styled, source)
+    if strength < 1.0:
+        styled = cv2.addWeighted(styled, strength, source, 1.0 - strength, 0.0)
+    return styled
+
+
 @dataclass
 class Stylizer:
     engine: Engine
@@ -53,8 +62,4 @@ class Stylizer:
         out = (out.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
         if (pw, ph) != (w, h):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
-        if self.keep_color:
-            out = preserve_color(out, frame)
-        if self.strength < 1.0:
-            out = cv2.addWeighted(out, self.strength, frame, 1.0 - self.strength, 0.0)
-        return out
+        return finish(out, frame, self.strength, self.keep_color)

