@@ -22,6 +22,18 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
+def _temporal(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temporal-strength", type=float, default=0.7, metavar="A",
+                   help="0..1: weight of the flow-warped previous output where flow is reliable (default 0.7)")
+    p.add_argument("--no-temporal", action="store_true", help="stylize each frame independently")
+
+
+def _temporal_strength(args) -> float | None:
+    if not 0.0 <= args.temporal_strength <= 1.0:
+        raise UserError("--temporal-strength must be between 0 and 1")
+    return None if args.no_temporal else args.temporal_strength
+
+
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
@@ -42,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
     v.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
     v.add_argument("--no-progress", action="store_true")
+    _temporal(v)
     _common(v, "640 on CPU, 1920 on CUDA")
 
     w = sub.add_parser("webcam", help="stylize a live camera in a window")
@@ -52,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-window", action="store_true")
     w.add_argument("--seconds", type=float, help="stop after this long")
     w.add_argument("--crf", type=int, default=18)
+    _temporal(w)
     _common(w, "640 on CPU, 1920 on CUDA")
 
     i = sub.add_parser("image", help="stylize images")
@@ -117,7 +131,7 @@ def cmd_video(args) -> int:
         raise UserError("--crf must be between 0 and 51")
     stylizer = _stylizer(args, args.style)
     s = stylize_video(args.input, args.output, stylizer, crf=args.crf,
-                      progress=not (args.no_progress or args.json))
+                      progress=not (args.no_progress or args.json), temporal_strength=_temporal_strength(args))
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
             f"-> {s['output']}")
     if s["interrupted"]:
@@ -136,7 +150,8 @@ def cmd_webcam(args) -> int:
 
     stylizers = [_stylizer(args, s) for s in (args.style or [None])]
     s = run_camera(args.camera, stylizers, record=args.record, window=not args.no_window,
-                   capture_width=args.size, crf=args.crf, max_seconds=args.seconds)
+                   capture_width=args.size, crf=args.crf, max_seconds=args.seconds,
+                   temporal_strength=_temporal_strength(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
     return EXIT_INTERRUPTED if s["interrupted"] else 0

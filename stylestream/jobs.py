@@ -19,6 +19,7 @@ from stylestream.pipeline import VideoJob
 from stylestream.sinks import VideoFileSink, WindowSink, check_writable, pick_encoder, temporary_path
 from stylestream.sources import CameraSource, VideoFileSource
 from stylestream.stylizer import Stylizer, finish
+from stylestream.temporal import FlowEstimator, TemporalBlender
 
 
 @contextmanager
@@ -48,7 +49,9 @@ def _progress(total: int | None, enabled: bool):
                 disable=not enabled or os.environ.get("STYLESTREAM_NO_PROGRESS") == "1", leave=False)
 
 
-def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progress: bool = True) -> dict:
+def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progress: bool = True,
+                  temporal_strength: float | None = 0.7) -> dict:
+    """`temporal_strength` None turns optical-flow temporal consistency off."""
     source = VideoFileSource(src)
     dst_path = Path(dst)
     if Path(src).exists() and dst_path.exists() and dst_path.resolve() == Path(src).resolve():
@@ -61,7 +64,11 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
     except BaseException:
         source.close()
         raise
-    job = VideoJob(source, sink, lambda item: stylizer(item.image))
+    if temporal_strength is None:
+        job = VideoJob(source, sink, lambda item: stylizer(item.image))
+    else:
+        blender = TemporalBlender(temporal_strength)
+        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender), motion=FlowEstimator())
     bar = _progress(source.declared_frames, progress)
     job.on_frame = lambda n: bar.update(1)
     start = time.perf_counter()
@@ -83,6 +90,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
         "frames": job.frames, "seconds": round(seconds, 3), "fps": round(job.frames / seconds, 2) if seconds else 0.0,
         "stage_fps": job.stage_fps(), "width": sink.width, "height": sink.height,
         "audio_streams": len(sink.audio_map), "interrupted": interrupted,
+        "temporal": temporal_strength,
         "signal": signal.Signals(caught[0]).name if caught else None,
     }
     # A container that promised more frames than it gave was truncated or damaged.
@@ -94,8 +102,14 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
 
 
 def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None, window: bool = True,
-               capture_width: int | None = None, crf: int = 18, max_seconds: float | None = None) -> dict:
+               capture_width: int | None = None, crf: int = 18, max_seconds: float | None = None,
+               temporal_strength: float | None = 0.7) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
     source = CameraSource(camera, width=capture_width)
+    flow, blender = FlowEstimator(), TemporalBlender(temporal_strength or 0.7)
+    temporal_on = temporal_strength is not None
+    flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
     view = WindowSink() if window else None
     sink: VideoFileSink | None = None
     if record:
@@ -113,7 +127,11 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                     break
                 _, captured_at, frame = got
                 if not paused or last_out is None:
-                    last_out = stylizers[current](frame)
+                    if temporal_on:  # flow on the input frames runs beside inference
+                        motion = flow_pool.submit(flow, frame)
+                        last_out = stylizers[current](frame, motion, blender)
+                    else:
+                        last_out = stylizers[current](frame)
                     processed += 1
                 now = time.perf_counter()
                 fps_window = [t for t in fps_window if now - t < 2.0] + [now]
@@ -127,7 +145,8 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                     sink.write(last_out, int((captured_at - start) * 1000), Fraction(1, 1000))
                 if view is not None:
                     view.show(last_out, [f"{fps:5.1f} FPS  {stylizers[current].engine.name}"
-                                         + ("  [paused]" if paused else ""), f"dropped {source.dropped}"])
+                                         + ("  [paused]" if paused else "") + ("  [temporal]" if temporal_on else ""),
+                                         f"dropped {source.dropped}"])
                     key = view.key()
                     if key in (ord("q"), 27):
                         break
@@ -135,6 +154,12 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                         current = (current + (1 if key == ord("n") else -1)) % len(stylizers)
                     elif key == ord(" "):
                         paused = not paused
+                    elif key == ord("t"):
+                        temporal_on = not temporal_on
+                    if key in (ord("n"), ord("p"), ord(" "), ord("t")):
+                        # A new style, a resumed camera or a toggle: the history no longer applies.
+                        flow.reset()
+                        blender.reset()
                     elif key == ord("s"):
                         snapshots += 1
                         write_image(Path(time.strftime("stylestream-%Y%m%d-%H%M%S") + f"-{snapshots}.png"), last_out)
@@ -148,13 +173,14 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
         raise
     finally:
         source.close()
+        flow_pool.shutdown()
         if view is not None:
             view.close()
     seconds = time.perf_counter() - start
     return {"camera": str(camera), "frames": processed, "captured": source.captured, "dropped": source.dropped,
             "seconds": round(seconds, 3), "fps": round(processed / seconds, 2) if seconds else 0.0,
             "record": str(sink.path) if sink else None, "recorded_frames": sink.frames if sink else 0,
-            "interrupted": bool(caught), "snapshots": snapshots}
+            "interrupted": bool(caught), "snapshots": snapshots, "temporal": temporal_on}
 
 
 # ---------------------------------------------------------------- images

@@ -70,10 +70,12 @@ class VideoJob:
     source: VideoFileSource
     sink: VideoFileSink
     process: Callable                       # VideoItem → stylized image
+    motion: Callable | None = None          # image → temporal.Motion, run in the decode thread
     stop: threading.Event = field(default_factory=threading.Event)
     on_frame: Callable[[int], None] | None = None
     queue_size: int = 8
     infer_seconds: float = 0.0
+    flow_seconds: float = 0.0
     frames: int = 0
 
     def run(self) -> bool:
@@ -92,9 +94,14 @@ class VideoJob:
         return self.stop.is_set()
 
     def _decode(self):
+        # Optical flow needs only input frames: computing it here overlaps it with inference.
         for item in self.source.items():
             if self.stop.is_set():
                 return
+            if self.motion is not None and isinstance(item, VideoItem):
+                t0 = time.perf_counter()
+                item.motion = self.motion(item.image)
+                self.flow_seconds += time.perf_counter() - t0
             yield item
 
     def _stylize(self, items: Iterable):
@@ -113,5 +120,8 @@ class VideoJob:
     def stage_fps(self) -> dict[str, float]:
         def fps(seconds: float) -> float:
             return round(self.frames / seconds, 2) if seconds > 0 else 0.0
-        return {"decode": fps(self.source.decode_seconds), "infer": fps(self.infer_seconds),
-                "encode": fps(self.sink.encode_seconds)}
+        stages = {"decode": fps(self.source.decode_seconds), "infer": fps(self.infer_seconds),
+                  "encode": fps(self.sink.encode_seconds)}
+        if self.motion is not None:
+            stages["flow"] = fps(self.flow_seconds)
+        return stages

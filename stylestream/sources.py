@@ -26,6 +26,7 @@ class VideoItem:
     image: np.ndarray            # H×W×3 uint8 RGB, upright
     pts: int | None
     time_base: Fraction | None
+    motion: object = None        # temporal.Motion relative to the previous frame, when asked for
 
 
 @dataclass

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from stylestream.engine import Engine
+from stylestream.temporal import Motion, TemporalBlender
 
 
 def processing_size(width: int, height: int, max_size: int | None, multiple: int) -> tuple[int, int]:
@@ -52,7 +53,10 @@ class Stylizer:
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError("--strength must be between 0 and 1")
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, motion: Motion | None = None,
+                 temporal: TemporalBlender | None = None) -> np.ndarray:
+        """Stylizes one frame; with `temporal` and the frame's `motion`, the previous output is
+        warped and blended in at the processing size, before scaling back (the cheapest place)."""
         h, w = frame.shape[:2]
         pw, ph = processing_size(w, h, self.max_size, self.engine.multiple)
         small = frame if (pw, ph) == (w, h) else cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA)
@@ -60,6 +64,10 @@ class Stylizer:
         batch *= 1.0 / 255.0
         out = self.engine(batch)[0]
         out = (out.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        if temporal is not None and motion is not None:
+            if hasattr(motion, "result"):  # a Future: the flow was computed beside inference
+                motion = motion.result()
+            out = temporal(out, motion)
         if (pw, ph) != (w, h):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return finish(out, frame, self.strength, self.keep_color)

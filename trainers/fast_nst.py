@@ -74,6 +74,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
     model = build(cfg.arch, width=cfg.width, res_blocks=cfg.res_blocks).to(dev, memory_format=channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scaler = services.grad_scaler(dev, cfg.precision)
+    state = {"model": model, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
 
     run_dir = cfg.run_dir
     ckpt_path = run_dir / "checkpoint.pt"
@@ -81,7 +83,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     if cfg.resume:
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        step, extra = services.load_checkpoint(ckpt_path, {"model": model, "optimizer": optimizer})
+        step, extra = services.load_checkpoint(ckpt_path, state)
         if extra.get("model_config") != model.config():
             raise ValueError(f"checkpoint architecture {extra.get('model_config')} differs from {model.config()}")
     ddp_model = model
@@ -101,15 +103,17 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
             y = ddp_model(x)
             losses = loss_fn(y, content_features=content_features)
         optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        scaler.scale(losses["total"]).backward()
+        scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
         if _finite(losses["total"] + grad_norm, rt):
-            optimizer.step()
+            scaler.step(optimizer)
             bad_steps = 0
         else:  # skip the update rather than poison the weights; give up if it persists
             bad_steps += 1
             if bad_steps >= 10:
                 raise FloatingPointError(f"loss non-finite for 10 steps in a row at step {step}; lower --lr")
+        scaler.update()  # with fp16 loss scaling, an overflow lowers the scale for the next step
         step += 1
 
         scalars = torch.stack([losses[k].detach() for k in ("total", "content", "style", "tv")])
@@ -123,7 +127,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
             _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-            services.save_checkpoint(ckpt_path, step, {"model": model, "optimizer": optimizer},
+            services.save_checkpoint(ckpt_path, step, state,
                                      extra={"model_config": model.config(), "config": asdict(cfg)})
     logger.close()
     elapsed = time.perf_counter() - start

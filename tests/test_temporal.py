@@ -1,0 +1,81 @@
+"""Optical-flow temporal consistency on synthetic motion with known answers."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from stylestream.temporal import FlowEstimator, TemporalBlender, warp
+
+
+def _texture(h, w, seed, k=4):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h // k, w // k, 3), dtype=np.uint8)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _shift(img, dx, dy):
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
+
+
+def test_translation_warps_previous_onto_current():
+    big = _texture(160, 200, 0)
+    prev, cur = big[20:116, 20:148], _shift(big, 3, 2)[20:116, 20:148]   # content moves +3, +2
+    flow = FlowEstimator()
+    assert flow(prev).cut
+    motion = flow(cur)
+    assert not motion.cut
+    inner = (slice(12, -12), slice(12, -12))
+    np.testing.assert_allclose(np.median(motion.backward[inner], axis=(0, 1)), [-3, -2], atol=0.3)
+    warped = warp(prev, motion.backward)
+    err = np.abs(warped[inner].astype(int) - cur[inner].astype(int)).mean()
+    assert err < 6, err
+    assert motion.mask[inner].mean() > 0.9
+
+
+def test_disoccluded_region_is_not_blended():
+    bg = _texture(128, 160, 1, k=8)
+    square = _texture(48, 48, 2, k=8)
+    prev, cur = bg.copy(), bg.copy()
+    prev[32:80, 40:88] = square
+    cur[32:80, 50:98] = square                                              # the square moves 10 px right
+    flow = FlowEstimator()
+    flow(prev)
+    motion = flow(cur)
+    uncovered = (slice(36, 76), slice(41, 49))                              # background again, behind it
+    assert motion.mask[uncovered].mean() < 0.2
+    assert motion.mask[:, 120:].mean() > 0.8                                # still background, far away
+
+    blender = TemporalBlender(1.0)
+    a = np.full_like(cur, 200)
+    blender(a, FlowEstimator()(prev))                                       # first frame: history = a
+    b = np.full_like(cur, 20)
+    out = blender(b, motion)
+    assert np.abs(out[uncovered].astype(int) - 20).max() <= 30              # stylized, not the warped history
+    assert np.abs(out[:, 120:].astype(int) - 200).mean() < 30               # trusted flow: history kept
+
+
+def test_hard_cut_resets():
+    flow, blender = FlowEstimator(), TemporalBlender(0.9)
+    a, b = _texture(96, 128, 3), _texture(96, 128, 4)
+    blender(np.zeros_like(a), flow(a))
+    motion = flow(b)
+    assert motion.cut
+    styled = np.full_like(b, 77)
+    assert np.array_equal(blender(styled, motion), styled)
+
+
+def test_video_with_and_without_temporal(tmp_path, tiny_models):
+    import json
+
+    from conftest import make_clip, probe, run_cli
+
+    clip = make_clip(tmp_path / "c.mp4", width=64, height=48, frames=8)
+    for flag in ([], ["--no-temporal"]):
+        out = tmp_path / f"o{len(flag)}.mp4"
+        proc = run_cli("video", clip, out, "--style", tiny_models["onnx"], "--json", *flag)
+        assert proc.returncode == 0, proc.stderr
+        s = json.loads(proc.stdout)
+        assert (s["temporal"] is None) == bool(flag)
+        assert ("flow" in s["stage_fps"]) != bool(flag)
+        assert probe(out)["frames"] == 8
