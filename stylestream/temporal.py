@@ -46,7 +46,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         sy, sx = h / flow.shape[0], w / flow.shape[1]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REPLICATE)
 
 

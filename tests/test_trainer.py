@@ -103,17 +103,18 @@ def test_ddp_two_processes(tiny_data, tmp_path):
     assert ckpt["step"] == 4
 
 
-def test_export_parity_and_metadata(tmp_path):
+@pytest.mark.parametrize("arch", ["johnson", "compact"])
+def test_export_parity_and_metadata(tmp_path, arch):
     from exports.formats import ExportParityError, export_all, export_onnx, read_metadata
-    from trainers.transformer_net import TransformerNet
+    from trainers.transformer_net import build
 
-    net = TransformerNet(width=4, res_blocks=1)
+    net = build(arch, width=4, res_blocks=1)
     meta = {"kind": "stylestream.style", "name": "t", "train_size": 32, "steps": 3, "style_sha256": "ab", **net.config()}
     res = export_all(net, tmp_path / "t.onnx", meta)
     assert res["onnx"][1] < 1e-4 and res["onnx-fp16"][1] < 2e-2 and res["torchscript"][1] < 1e-5
     for variant in ("t.onnx", "t.fp16.onnx", "t.pt"):
         m = read_metadata(tmp_path / variant)
-        assert m["name"] == "t" and m["arch"] == "johnson" and str(m["steps"]) == "3"
+        assert m["name"] == "t" and m["arch"] == arch and str(m["steps"]) == "3"
     import onnx
     model = onnx.load(str(tmp_path / "t.onnx"))
     assert model.opset_import[0].version >= 17

@@ -23,7 +23,7 @@ class TrainConfig:
     tv_weight: float = 0.0
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     arch: str = "johnson"
-    width: int = 32
+    width: int | None = None         # the architecture's own default: 32 johnson, 16 compact
     res_blocks: int = 5
     precision: str = "bf16"
     device: str = "auto"
@@ -57,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--style-layer-weights", type=float, nargs=4, default=d.style_layer_weights,
                    metavar=("R12", "R22", "R33", "R43"))
-    p.add_argument("--arch", default=d.arch)
-    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--arch", choices=["johnson", "compact"], default=d.arch,
+                   help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (17 k MAC/px)")
+    p.add_argument("--width", type=int, default=d.width, help="full-resolution channels (default: 32 johnson, 16 compact)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks)
     p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)

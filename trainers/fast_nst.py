@@ -72,7 +72,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
                              content_weight=cfg.content_weight, style_weight=cfg.style_weight,
                              tv_weight=cfg.tv_weight).to(dev)
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
-    model = build(cfg.arch, width=cfg.width, res_blocks=cfg.res_blocks).to(dev, memory_format=channels_last)
+    sizes = {"width": cfg.width} if cfg.width else {}
+    model = build(cfg.arch, res_blocks=cfg.res_blocks, **sizes).to(dev, memory_format=channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = services.grad_scaler(dev, cfg.precision)
     state = {"model": model, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
