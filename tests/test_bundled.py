@@ -1,0 +1,42 @@
+"""The README's first command depends on what the repo ships: a sample clip and a default style."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from conftest import ROOT, make_clip, probe, run_cli
+
+SAMPLE = ROOT / "examples" / "sample.mp4"
+
+
+def test_sample_clip_is_small_with_audio():
+    assert SAMPLE.stat().st_size <= 2 * 2**20
+    info = probe(SAMPLE)
+    assert info["frames"] == 100 and info["sizes"] == {(640, 360)}
+    assert info["audio_codec"] == "aac" and info["audio_packets"]
+
+
+def test_default_style_is_a_trained_model():
+    from exports.metadata import read_metadata
+    from stylestream.zoo import DEFAULT_STYLE, resolve_style
+
+    path = resolve_style(None)
+    assert path.name == f"{DEFAULT_STYLE}.onnx" and path.stat().st_size <= 8 * 2**20
+    meta = read_metadata(path)
+    assert meta["kind"] == "stylestream.style" and meta["name"] == DEFAULT_STYLE
+    assert int(meta["steps"]) >= 1000 and len(meta["style_sha256"]) == 64
+    assert meta["arch"] in ("johnson", "compact")
+
+
+def test_video_without_style_uses_the_default(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=3)
+    out = tmp_path / "o.mp4"
+    proc = run_cli("video", clip, out, "--max-size", "64", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["style"] == "starry"
+    import av
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        src = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+        got = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(src - got).mean() > 20  # really stylized, not passed through
