@@ -106,14 +106,15 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                temporal_strength: float | None = 0.7) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
-    source = CameraSource(camera, width=capture_width)
-    flow, blender = FlowEstimator(), TemporalBlender(temporal_strength or 0.7)
-    temporal_on = temporal_strength is not None
-    flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
-    view = WindowSink() if window else None
-    sink: VideoFileSink | None = None
     if record:
         check_writable(Path(record))
+    view = WindowSink() if window else None
+    source = CameraSource(camera, width=capture_width)
+    # `t` can turn consistency on even when it started off, so a blender always exists.
+    blender = TemporalBlender(0.7 if temporal_strength is None else temporal_strength)
+    flow, temporal_on = FlowEstimator(), temporal_strength is not None
+    flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
+    sink: VideoFileSink | None = None
     current, paused, snapshots = 0, False, 0
     processed, last_out = 0, None
     stop = threading.Event()

@@ -66,7 +66,12 @@ class VideoFileSink:
     def _add_video_stream(self, encoder: str, rate: Fraction, crf: int, preset: str):
         import av
 
-        stream = self.container.add_stream(encoder, rate=rate)
+        try:
+            stream = self.container.add_stream(encoder, rate=rate)
+        except ValueError:
+            self.abort()
+            raise UserError(f"{self.path}: a {self.path.suffix or 'suffix-less'} file cannot hold H.264 video; "
+                            "use .mp4, .mkv or .mov") from None
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
         stream.codec_context.time_base = self.time_base
         stream.time_base = self.time_base

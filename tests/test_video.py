@@ -107,3 +107,26 @@ def test_interrupt_leaves_playable_file_with_audio(tmp_path, tiny_models, sig):
     assert got["audio_packets"], "audio lost on interrupt"
     assert "Traceback" not in stderr
     assert not list(tmp_path.glob(".int.partial-*"))
+
+
+@pytest.mark.parametrize("container,codec,out_suffix", [
+    ("mkv", "pcm_s16le", ".mp4"),   # MP4 holds PCM: copied
+    ("mkv", "libopus", ".mp4"),     # MP4 holds Opus: copied
+    ("mkv", "aac", ".mkv"),         # Matroska output
+    ("mov", "pcm_alaw", ".mp4"),    # MP4 cannot hold A-law: re-encoded to AAC
+    ("mov", "pcm_s16le", ".webm"),  # WebM cannot hold PCM (nor H.264): the clear error, no file
+])
+def test_audio_codecs_across_containers(tmp_path, tiny_models, container, codec, out_suffix):
+    src = make_clip(tmp_path / f"in.{container}", audio=True, audio_codec=codec)
+    out = tmp_path / f"out{out_suffix}"
+    proc = _video(src, out, tiny_models["onnx"])
+    if out_suffix == ".webm":
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert not out.exists() and not list(tmp_path.glob(".out.partial*"))
+        return
+    assert proc.returncode == 0, proc.stderr
+    got = probe(out)
+    assert got["frames"] == 12 and got["audio_packets"]
+    assert got["audio_codec"] == ("aac" if codec == "pcm_alaw" else probe(src)["audio_codec"])
+    if codec == "pcm_alaw":  # re-encoded audio still covers the clip
+        assert got["audio_packets"][-1][1] > 1.0
