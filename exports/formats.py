@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,20 @@ TOLERANCE = {"fp32": 2e-3, "fp16": 2e-2, "torchscript": 1e-4}
 
 class ExportParityError(RuntimeError):
     pass
+
+
+@contextmanager
+def _quiet_torch():
+    """torch.jit / torch.onnx deprecation and tracer notices: the parity check, not a wall of
+    warnings, is what tells whether an export is right."""
+    with warnings.catch_warnings():
+        # The TorchScript-based ONNX exporter is deprecated but still the one that handles
+        # these nets with plain dynamic axes; moving to dynamo export needs onnxscript.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
 
 
 def _tmp_path(path: Path) -> Path:
@@ -56,9 +72,10 @@ def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: 
     net = _Fp16Wrapper(model) if fp16 else model
     tmp = _tmp_path(path)
     example = _parity_inputs(multiple)[0]
-    torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=OPSET,
-                      input_names=[INPUT], output_names=[OUTPUT],
-                      dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "height", 3: "width"}})
+    with _quiet_torch():
+        torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "height", 3: "width"}})
     proto = onnx.load(str(tmp))
     meta = {**metadata, "precision": "fp16" if fp16 else "fp32"}
     for k, v in meta.items():
@@ -98,12 +115,14 @@ def export_torchscript(model: torch.nn.Module, path: str | Path, metadata: dict,
     path = Path(path)
     model = copy.deepcopy(model).float().eval().cpu()
     example = _parity_inputs(multiple)[0]
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_torch():
         scripted = torch.jit.trace(model, example, check_trace=False)
     tmp = _tmp_path(path)
-    torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata)})
+    with _quiet_torch():
+        torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata)})
     try:
-        loaded = torch.jit.load(str(tmp))
+        with _quiet_torch():
+            loaded = torch.jit.load(str(tmp))
         with torch.no_grad():
             diffs = [float((model(x) - loaded(x)).abs().max()) for x in _parity_inputs(multiple, seed=1)]
         worst = _check("TorchScript export", diffs, TOLERANCE["torchscript"])
