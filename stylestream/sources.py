@@ -90,12 +90,12 @@ class VideoFileSource:
         """Decode one frame up front: it tells the true size and rotation, and an undecodable
         file fails here with a clear message instead of in the middle of a pipeline."""
         self._demux = self.container.demux(self.video, *self.audio)
+        self._raw = self._items_raw()  # one generator: items() resumes exactly where the peek stopped
         self._pending: list = []
-        for item in self._items_raw():
-            if isinstance(item, VideoItem):
-                self._pending.append(item)
-                return item
+        for item in self._raw:
             self._pending.append(item)
+            if isinstance(item, VideoItem):
+                return item
         self.container.close()
         raise UserError(f"{self.path}: no decodable video frames")
 
@@ -108,7 +108,7 @@ class VideoFileSource:
     def _items_raw(self):
         import av
 
-        index = self.frames_decoded
+        index = 0
         while True:
             t0 = time.perf_counter()
             try:
@@ -116,18 +116,17 @@ class VideoFileSource:
             except StopIteration:
                 return
             except av.error.FFmpegError:
-                # A damaged packet in the container: skip it like ffmpeg does, count it.
+                # A read error ends PyAV's demux generator: keep what was decoded and let the
+                # job report the input as damaged.
                 self.decode_errors += 1
-                if self.decode_errors > 50:
-                    raise UserError(f"{self.path}: too many damaged packets, giving up") from None
-                continue
+                return
             if packet.stream.type == "audio":
                 if packet.dts is not None and packet.size:
                     yield AudioItem(packet)
                 continue
             try:
                 frames = packet.decode()
-            except av.error.FFmpegError:
+            except av.error.FFmpegError:  # one undecodable packet: skip it, as ffmpeg does
                 self.decode_errors += 1
                 continue
             for frame in frames:
@@ -138,16 +137,16 @@ class VideoFileSource:
                     # The display matrix rotates counter-clockwise by `rotation` degrees.
                     image = np.ascontiguousarray(np.rot90(image, k=self.rotation // 90))
                 self.decode_seconds += time.perf_counter() - t0
-                yield VideoItem(index, image, frame.pts, frame.time_base or self.time_base)
                 index += 1
                 self.frames_decoded = index
+                yield VideoItem(index - 1, image, frame.pts, frame.time_base or self.time_base)
                 t0 = time.perf_counter()
 
     def items(self):
         """Generator of VideoItem and AudioItem in container order."""
         pending, self._pending = self._pending, []
         yield from pending
-        yield from self._items_raw()
+        yield from self._raw
 
     def close(self) -> None:
         self.container.close()
