@@ -54,15 +54,17 @@ class TransformerNet(nn.Module):
     """`width` is the channel count at full resolution (32 in the paper); ¼-res has 4× that."""
 
     arch = "johnson"
+    edge_kernel = 9                # first and last convolution
+    block: type[nn.Module] = ResidualBlock
 
     def __init__(self, width: int = 32, res_blocks: int = 5):
         super().__init__()
         self.width, self.res_blocks = width, res_blocks
-        w = width
-        self.encoder = nn.Sequential(ConvLayer(3, w, 9), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
-        self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(res_blocks)])
+        w, k = width, self.edge_kernel
+        self.encoder = nn.Sequential(ConvLayer(3, w, k), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
+        self.residuals = nn.Sequential(*[self.block(4 * w) for _ in range(res_blocks)])
         self.decoder = nn.Sequential(UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w),
-                                     ConvLayer(w, 3, 9, norm=False, relu=False))
+                                     ConvLayer(w, 3, k, norm=False, relu=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.decoder(self.residuals(self.encoder(x)))
@@ -95,15 +97,11 @@ class CompactNet(TransformerNet):
     pixel against the full net's 154 k."""
 
     arch = "compact"
+    edge_kernel = 5
+    block = DepthwiseResidualBlock
 
     def __init__(self, width: int = 16, res_blocks: int = 5):
-        nn.Module.__init__(self)
-        self.width, self.res_blocks = width, res_blocks
-        w = width
-        self.encoder = nn.Sequential(ConvLayer(3, w, 5), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
-        self.residuals = nn.Sequential(*[DepthwiseResidualBlock(4 * w) for _ in range(res_blocks)])
-        self.decoder = nn.Sequential(UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w),
-                                     ConvLayer(w, 3, 5, norm=False, relu=False))
+        super().__init__(width, res_blocks)
 
 
 ARCHS = {"johnson": TransformerNet, "compact": CompactNet}
