@@ -30,10 +30,6 @@ class Engine:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def describe(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "backend": self.backend, "device": self.device,
-                "arch": self.metadata.get("arch"), "train_size": self.metadata.get("train_size")}
-
 
 def _check_metadata(path: Path, metadata: dict) -> None:
     kind = metadata.get("kind")
@@ -108,8 +104,6 @@ class OnnxEngine(Engine):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
-    def describe(self) -> dict:
-        return {**super().describe(), "providers": self.providers}
 
 
 class TorchScriptEngine(Engine):
