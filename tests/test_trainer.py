@@ -75,15 +75,71 @@ def test_training_lowers_the_loss(tiny_data, tmp_path, monkeypatch):
 
 
 @needs_vgg
-def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("temporal_weight", [0.0, 1e6])
+def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path, monkeypatch, temporal_weight):
     from trainers.fast_nst import train
 
     monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
-    full = train(_cfg(tiny_data, tmp_path / "a", steps=12))["history"]
-    train(_cfg(tiny_data, tmp_path / "b", steps=6))
-    resumed = train(_cfg(tiny_data, tmp_path / "b", steps=12, resume=True))["history"]
+    kw = dict(temporal_weight=temporal_weight)
+    full = train(_cfg(tiny_data, tmp_path / "a", steps=12, **kw))["history"]
+    train(_cfg(tiny_data, tmp_path / "b", steps=6, **kw))
+    resumed = train(_cfg(tiny_data, tmp_path / "b", steps=12, resume=True, **kw))["history"]
     assert [r["step"] for r in resumed] == list(range(7, 13))
     np.testing.assert_allclose([r["total"] for r in resumed], [r["total"] for r in full[6:]], rtol=1e-4)
+
+
+def test_synthetic_motion_has_the_known_flow_and_mask():
+    from trainers.temporal_loss import homography_grid, move, valid_mask
+
+    x = torch.rand(2, 3, 16, 24)
+    identity = torch.eye(3).expand(2, 3, 3)
+    grid = homography_grid(identity, 16, 24)
+    torch.testing.assert_close(move(x, grid), x)
+    assert valid_mask(grid).min() == 1
+    shift = torch.eye(3).repeat(2, 1, 1)
+    shift[:, 0, 2] = 2 * 3 / 24          # sample 3 pixels to the right: content moves left
+    grid = homography_grid(shift, 16, 24)
+    torch.testing.assert_close(move(x, grid)[..., :-3], x[..., 3:])
+    mask = valid_mask(grid)
+    assert mask[..., :-3].min() == 1 and mask[..., -3:].max() == 0
+
+
+def test_temporal_loss_is_zero_only_for_a_stable_net():
+    from trainers.temporal_loss import SyntheticMotion, TemporalLoss
+
+    loss = TemporalLoss(1.0, SyntheticMotion(noise=0.0, brightness=0.0))
+    x = torch.rand(3, 3, 32, 32)
+    moved, grid, mask = loss.pair(x, torch.Generator().manual_seed(0))
+    assert 0.5 < mask.mean() < 1.0                         # some pixels come from outside the frame
+    assert loss(x, moved, grid, mask).item() < 1e-4        # the identity "net" follows the motion exactly
+    pattern = torch.rand(1, 3, 32, 32)                     # a texture glued to the screen does not
+    assert loss((x + pattern) / 2, (moved + pattern) / 2, grid, mask).item() > 1e-2
+
+
+@needs_vgg
+def test_temporal_weight_makes_a_net_more_stable(tiny_data, tmp_path, monkeypatch):
+    from trainers.fast_nst import train
+    from trainers.temporal_loss import TemporalLoss
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    runs = {w: train(_cfg(tiny_data, tmp_path / str(w), steps=40, temporal_weight=w))["history"] for w in (0.0, 1e8)}
+    assert all(r["temporal"] == 0 for r in runs[0.0]) and all(r["temporal"] > 0 for r in runs[1e8])
+    # Score both final nets on the same moved batches, with the same metric.
+    from trainers.data import ImageFolderSampler
+    from trainers.fast_nst import load_checkpoint_model
+
+    sampler, probe = ImageFolderSampler(str(tiny_data[0]), 32, seed=5), TemporalLoss(1.0)
+    scores = {}
+    for w in runs:
+        model, _ = load_checkpoint_model(tmp_path / str(w) / "run" / "checkpoint.pt")
+        with torch.no_grad():
+            total = 0.0
+            for i in range(4):
+                x = sampler.batch(i, 4)
+                moved, grid, mask = probe.pair(x, torch.Generator().manual_seed(i))
+                total += probe(model(x), model(moved), grid, mask).item()
+        scores[w] = total
+    assert scores[1e8] < 0.5 * scores[0.0], scores
 
 
 @needs_vgg

@@ -21,9 +21,10 @@ class TrainConfig:
     content_weight: float = 1e5
     style_weight: float = 1e10
     tv_weight: float = 0.0
+    temporal_weight: float = 0.0     # synthetic-motion stability loss (trainers/temporal_loss.py); 0 = off
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     arch: str = "johnson"
-    width: int | None = None         # the architecture's own default: 32 johnson, 16 compact
+    width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)
     res_blocks: int = 5
     precision: str = "bf16"
     device: str = "auto"
@@ -55,11 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content-weight", type=float, default=d.content_weight)
     p.add_argument("--style-weight", type=float, default=d.style_weight)
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
+                   help="weight of the synthetic-motion temporal loss (0 = off; e.g. 2e6)")
     p.add_argument("--style-layer-weights", type=float, nargs=4, default=d.style_layer_weights,
                    metavar=("R12", "R22", "R33", "R43"))
     p.add_argument("--arch", choices=["johnson", "compact"], default=d.arch,
-                   help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (17 k MAC/px)")
-    p.add_argument("--width", type=int, default=d.width, help="full-resolution channels (default: 32 johnson, 16 compact)")
+                   help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
+    p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks)
     p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)

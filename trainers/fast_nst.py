@@ -22,6 +22,7 @@ from trainers import services
 from trainers.config import TrainConfig, add_arguments, config_from_args
 from trainers.data import ImageFolderSampler, read_image
 from trainers.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures, load_vgg16_features
+from trainers.temporal_loss import TemporalLoss
 from trainers.transformer_net import build, from_config
 
 
@@ -36,7 +37,7 @@ def file_sha256(path: str | Path) -> str:
 def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int) -> dict:
     return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
             "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": step,
-            **model.config()}
+            "temporal_weight": cfg.temporal_weight, **model.config()}
 
 
 def _sample_photos(sampler: ImageFolderSampler, size: int, count: int = 4) -> torch.Tensor:
@@ -71,6 +72,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     loss_fn = PerceptualLoss(vgg, style, style_layers=dict(zip(STYLE_LAYERS, cfg.style_layer_weights)),
                              content_weight=cfg.content_weight, style_weight=cfg.style_weight,
                              tv_weight=cfg.tv_weight).to(dev)
+    temporal = TemporalLoss(cfg.temporal_weight) if cfg.temporal_weight > 0 else None
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
     sizes = {"width": cfg.width} if cfg.width else {}
     model = build(cfg.arch, res_blocks=cfg.res_blocks, **sizes).to(dev, memory_format=channels_last)
@@ -101,8 +103,15 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         with services.autocast(dev, cfg.precision):
             with torch.no_grad():
                 content_features = vgg(x)
-            y = ddp_model(x)
+            if temporal is None:
+                y = ddp_model(x)
+            else:  # one forward for both copies: instance norm keeps the samples independent
+                motion_rng = torch.Generator().manual_seed(hash((cfg.seed, step, rt.rank, 1)) & 0x7FFF_FFFF_FFFF)
+                x_moved, grid, mask = temporal.pair(x, motion_rng)
+                y, y_moved = ddp_model(torch.cat([x, x_moved])).chunk(2)
             losses = loss_fn(y, content_features=content_features)
+            losses["temporal"] = temporal(y, y_moved, grid, mask) if temporal else torch.zeros((), device=dev)
+            losses["total"] = losses["total"] + losses["temporal"]
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()
         scaler.unscale_(optimizer)
@@ -117,13 +126,14 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         scaler.update()  # with fp16 loss scaling, an overflow lowers the scale for the next step
         step += 1
 
-        scalars = torch.stack([losses[k].detach() for k in ("total", "content", "style", "tv")])
+        names = ("total", "content", "style", "tv", "temporal")
+        scalars = torch.stack([losses[k].detach().float() for k in names])
         if rt.distributed:
             dist.all_reduce(scalars)
             scalars /= rt.world_size
-        record = dict(zip(("total", "content", "style", "tv"), scalars.tolist()), step=step)
+        record = dict(zip(names, scalars.tolist()), step=step)
         history.append(record)
-        logger.step(step, {k: record[k] for k in ("total", "content", "style")})
+        logger.step(step, {k: record[k] for k in ("total", "content", "style", *(("temporal",) if temporal else ()))})
 
         if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
             _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
