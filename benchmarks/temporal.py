@@ -31,7 +31,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
     p.add_argument("--style", default="starry")
-    p.add_argument("--temporal-strength", type=float, nargs="+", default=[0.7])
+    p.add_argument("--temporal-strength", type=float, nargs="+", default=[0.8])
     p.add_argument("--max-size", type=int, default=640)
     p.add_argument("--peer-smooth", type=float, default=0.6)
     p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)

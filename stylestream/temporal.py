@@ -9,11 +9,18 @@ frame, and blend it in where the flow can be trusted:
 m is 0 where forward and backward flow disagree (occlusions, disocclusions) and on
 motion boundaries, 1 elsewhere; α is --temporal-strength. A scene cut resets the history.
 
+Blending alone softens the picture: the warped frame is resampled (a little blur each time,
+compounding through the recursion) and two textures that are not perfectly aligned average
+out. So the blend's fine detail (above a σ = 1 px Gaussian) is amplified until its local
+Laplacian magnitude matches the freshly stylized frame's — the detail stays the stable,
+warped one, only its contrast is restored.
+
 `Motion` is computed from input frames alone, so it runs in the decoder's thread,
 concurrently with inference; `TemporalBlender` applies it after inference.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -39,13 +46,18 @@ def _gray(frame: np.ndarray, max_side: int = FLOW_SIDE) -> np.ndarray:
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Samples `image` at x + flow(x); flow is resized to the image if needed."""
     h, w = image.shape[:2]
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x, grid_y = _pixel_grid(h, w)
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REPLICATE)
 
@@ -88,13 +100,22 @@ class FlowEstimator:
         return Motion(backward, mask, cut)
 
 
+def _detail(image: np.ndarray) -> np.ndarray:
+    """Local sharpness: mean |Laplacian| of luma over a 9×9 window."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return cv2.blur(np.abs(cv2.Laplacian(gray, cv2.CV_32F)), (9, 9))
+
+
 class TemporalBlender:
     """Keeps the previous output and blends its warped copy into each new one."""
 
-    def __init__(self, strength: float = 0.7):
+    DETAIL_SIGMA = 1.0      # px: what counts as fine detail
+    MAX_GAIN = 2.5          # never amplify detail more than this
+
+    def __init__(self, strength: float = 0.8, keep_detail: bool = True):
         if not 0.0 <= strength <= 1.0:
             raise ValueError("--temporal-strength must be between 0 and 1")
-        self.strength = strength
+        self.strength, self.keep_detail = strength, keep_detail
         self.previous: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -108,6 +129,12 @@ class TemporalBlender:
             warped = warp(prev, motion.backward)
             m = cv2.resize(motion.mask, (w, h), interpolation=cv2.INTER_LINEAR) * self.strength
             m = m[..., None]
-            out = (m * warped.astype(np.float32) + (1.0 - m) * stylized.astype(np.float32) + 0.5).astype(np.uint8)
+            current = stylized.astype(np.float32)
+            blend = m * warped.astype(np.float32) + (1.0 - m) * current
+            if self.keep_detail:
+                low = cv2.GaussianBlur(blend, (0, 0), self.DETAIL_SIGMA)
+                gain = np.clip(_detail(current) / (_detail(blend) + 1e-2), 1.0, self.MAX_GAIN)
+                blend = low + gain[..., None] * (blend - low)
+            out = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
         self.previous = out
         return out
