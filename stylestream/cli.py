@@ -23,8 +23,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _temporal(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--temporal-strength", type=float, default=0.7, metavar="A",
-                   help="0..1: weight of the flow-warped previous output where flow is reliable (default 0.7)")
+    p.add_argument("--temporal-strength", type=float, default=0.8, metavar="A",
+                   help="0..1: weight of the flow-warped previous output where flow is reliable (default 0.8)")
     p.add_argument("--no-temporal", action="store_true", help="stylize each frame independently")
 
 
@@ -36,6 +36,8 @@ def _temporal_strength(args) -> float | None:
 
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--arch", choices=["auto", "johnson", "compact"], default="auto",
+                   help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
                    help=f"stylize at most N px on the longer side, output at source size (default: {max_size_default})")
     p.add_argument("--strength", type=float, default=1.0, help="0..1: blend the stylized frame with the source")
@@ -113,6 +115,14 @@ def _max_size(args, engine, image_default: int | None = None) -> int:
     return image_default or (1920 if engine.device == "cuda" else 640)
 
 
+def _gpu_wanted(device: str) -> bool:
+    """Whether the engine will run on a GPU: decides which size of a zoo style to load."""
+    if device == "cpu":
+        return False
+    from stylestream.engine import gpu_available
+    return gpu_available()
+
+
 def _stylizer(args, style: str | None, image_default: int | None = None):
     from stylestream.engine import load_engine
     from stylestream.stylizer import Stylizer
@@ -120,7 +130,7 @@ def _stylizer(args, style: str | None, image_default: int | None = None):
 
     if not 0.0 <= args.strength <= 1.0:
         raise UserError("--strength must be between 0 and 1")
-    engine = load_engine(resolve_style(style), args.device)
+    engine = load_engine(resolve_style(style, args.arch, on_gpu=_gpu_wanted(args.device)), args.device)
     return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
 
 
@@ -189,9 +199,10 @@ def cmd_info(args) -> int:
     print(f"{'providers':12s} {', '.join(s['onnxruntime_providers'])}")
     print(f"{'cuda':12s} {s['cuda_device'] or 'none'}")
     print("zoo:")
-    for name, m in s["zoo"].items():
-        print(f"  {name:10s} {m.get('arch', '?')} width {m.get('width', '?')}, trained at {m.get('train_size', '?')} px "
-              f"for {m.get('steps', '?')} steps on {m.get('style_image', '?')} ({m['file_mb']} MB)")
+    for name, sizes in s["zoo"].items():
+        for arch, m in sizes.items():
+            print(f"  {name:10s} {arch:8s} width {m.get('width', '?')}, trained at {m.get('train_size', '?')} px "
+                  f"for {m.get('steps', '?')} steps on {m.get('style_image', '?')} ({m['file_mb']} MB)")
     return 0
 
 

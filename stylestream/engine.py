@@ -1,7 +1,8 @@
 """Inference engines: one interface over ONNX Runtime (.onnx) and TorchScript (.pt).
 
 An engine takes a float32 NCHW RGB batch in [0, 1] of any height and width that are a
-multiple of `engine.multiple` and returns the stylized batch, same shape and range.
+multiple of `engine.multiple` and returns the stylized batch, same shape and range. The
+returned array may be reused by the next call: copy or convert it before calling again.
 """
 from __future__ import annotations
 
@@ -54,6 +55,14 @@ def cuda_device_count() -> int:
     return count.value
 
 
+def gpu_available() -> bool:
+    """Whether `--device auto` would put an ONNX engine (the zoo's format) on a GPU."""
+    import onnxruntime as ort
+
+    gpu = {"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(ort.get_available_providers())
+    return bool(gpu) and cuda_device_count() > 0
+
+
 class OnnxEngine(Engine):
     backend = "onnxruntime"
 
@@ -101,8 +110,21 @@ class OnnxEngine(Engine):
         self.providers = active
         super().__init__(path, meta, "cuda" if on_gpu else "cpu")
 
+        # CPU: bind the input in place and write into an output buffer kept per shape, so a
+        # video's frames allocate nothing (engine output is valid until the next call).
+        self._binding = self.session.io_binding() if not on_gpu else None
+        self._outputs: dict[tuple, np.ndarray] = {}
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        if self._binding is None:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
+        out = self._outputs.get(batch.shape)
+        if out is None:
+            out = self._outputs[batch.shape] = np.empty(batch.shape, np.float32)
+        self._binding.bind_cpu_input(self.input_name, np.ascontiguousarray(batch, dtype=np.float32))
+        self._binding.bind_output(self.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
+        self.session.run_with_iobinding(self._binding)
+        return out
 
 
 

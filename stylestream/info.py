@@ -39,7 +39,7 @@ def collect() -> dict:
     except Exception:
         pass
     zoo = {}
-    for name, path in zoo_models().items():
-        meta = read_metadata(path)
-        zoo[name] = {**meta, "path": str(path), "file_mb": round(path.stat().st_size / 2**20, 2)}
+    for name, sizes in zoo_models().items():
+        zoo[name] = {arch: {**read_metadata(path), "path": str(path), "file_mb": round(path.stat().st_size / 2**20, 2)}
+                     for arch, path in sizes.items()}
     return {"versions": versions, "onnxruntime_providers": providers, "cuda_device": cuda, "zoo": zoo}

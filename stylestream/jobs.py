@@ -50,7 +50,7 @@ def _progress(total: int | None, enabled: bool):
 
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progress: bool = True,
-                  temporal_strength: float | None = 0.7) -> dict:
+                  temporal_strength: float | None = 0.8) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off."""
     source = VideoFileSource(src)
     dst_path = Path(dst)
@@ -85,8 +85,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
         source.close()
     seconds = time.perf_counter() - start
     summary = {
-        "input": src, "output": str(out), "style": stylizer.engine.name, "device": stylizer.engine.device,
-        "backend": stylizer.engine.backend, "encoder": sink.stream.codec_context.name,
+        "input": src, "output": str(out), "style": stylizer.engine.name,
+        "arch": stylizer.engine.metadata.get("arch"), "device": stylizer.engine.device, "backend": stylizer.engine.backend, "encoder": sink.stream.codec_context.name,
         "frames": job.frames, "seconds": round(seconds, 3), "fps": round(job.frames / seconds, 2) if seconds else 0.0,
         "stage_fps": job.stage_fps(), "width": sink.width, "height": sink.height,
         "audio_streams": len(sink.audio_map), "interrupted": interrupted,
@@ -103,7 +103,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
 
 def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None, window: bool = True,
                capture_width: int | None = None, crf: int = 18, max_seconds: float | None = None,
-               temporal_strength: float | None = 0.7) -> dict:
+               temporal_strength: float | None = 0.8) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     if record:
@@ -111,7 +111,7 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
     view = WindowSink() if window else None
     source = CameraSource(camera, width=capture_width)
     # `t` can turn consistency on even when it started off, so a blender always exists.
-    blender = TemporalBlender(0.7 if temporal_strength is None else temporal_strength)
+    blender = TemporalBlender(0.8 if temporal_strength is None else temporal_strength)
     flow, temporal_on = FlowEstimator(), temporal_strength is not None
     flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
     sink: VideoFileSink | None = None

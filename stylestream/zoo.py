@@ -1,4 +1,9 @@
-"""The style zoo: models shipped inside the package, addressed by name (`--style starry`)."""
+"""The style zoo: models shipped inside the package, addressed by name (`--style starry`).
+
+Each style ships in two sizes: `NAME.onnx` is the full Johnson net, `NAME.compact.onnx` the
+compact net that runs in real time on a CPU. `--arch auto` picks the compact one unless the
+engine will run on a GPU.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,15 +12,24 @@ from stylestream.errors import UserError
 
 ZOO_DIR = Path(__file__).parent / "models"
 DEFAULT_STYLE = "starry"
+ARCH_CHOICES = ("auto", "johnson", "compact")
 
 
-def zoo_models() -> dict[str, Path]:
-    """name → fp32 ONNX file. Variants (`x.fp16.onnx`) are not separate styles."""
-    return {p.name.removesuffix(".onnx"): p for p in sorted(ZOO_DIR.glob("*.onnx")) if ".fp16." not in p.name}
+def zoo_models() -> dict[str, dict[str, Path]]:
+    """name → {arch: fp32 ONNX file}. fp16 variants (`x.fp16.onnx`) are not listed."""
+    zoo: dict[str, dict[str, Path]] = {}
+    for p in sorted(ZOO_DIR.glob("*.onnx")):
+        stem = p.name.removesuffix(".onnx")
+        if stem.endswith(".fp16"):
+            continue
+        name, _, size = stem.partition(".")
+        zoo.setdefault(name, {})["compact" if size == "compact" else "johnson"] = p
+    return zoo
 
 
-def resolve_style(spec: str | None) -> Path:
-    """A zoo name or a path to .onnx / .pt."""
+def resolve_style(spec: str | None, arch: str = "auto", on_gpu: bool = False) -> Path:
+    """A zoo name or a path to .onnx / .pt. For zoo names, `arch` picks the size; `auto`
+    means the compact net on CPU and the full one on a GPU, falling back to whichever exists."""
     spec = spec or DEFAULT_STYLE
     path = Path(spec).expanduser()
     if path.suffix.lower() in (".onnx", ".pt", ".pth") or path.exists():
@@ -23,7 +37,13 @@ def resolve_style(spec: str | None) -> Path:
             raise UserError(f"model not found: {path}")
         return path
     models = zoo_models()
-    if spec in models:
-        return models[spec]
-    names = ", ".join(models) or "none installed"
-    raise UserError(f"unknown style {spec!r}: give a .onnx/.pt file or a zoo name ({names})")
+    if spec not in models:
+        names = ", ".join(models) or "none installed"
+        raise UserError(f"unknown style {spec!r}: give a .onnx/.pt file or a zoo name ({names})")
+    sizes = models[spec]
+    if arch == "auto":
+        preferred = ("johnson", "compact") if on_gpu else ("compact", "johnson")
+        return next(sizes[a] for a in preferred if a in sizes)
+    if arch not in sizes:
+        raise UserError(f"style {spec!r} has no {arch} model (it has: {', '.join(sizes)})")
+    return sizes[arch]

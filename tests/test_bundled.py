@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, make_clip, probe, run_cli
 
@@ -40,3 +41,27 @@ def test_video_without_style_uses_the_default(tmp_path):
         src = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
         got = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     assert np.abs(src - got).mean() > 20  # really stylized, not passed through
+
+
+def test_zoo_picks_the_compact_net_on_cpu(tmp_path, monkeypatch):
+    from stylestream import zoo
+    from stylestream.errors import UserError
+
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    for name in ("a.onnx", "a.compact.onnx", "a.fp16.onnx", "b.onnx"):
+        (tmp_path / name).write_bytes(b"x")
+    assert {k: sorted(v) for k, v in zoo.zoo_models().items()} == {"a": ["compact", "johnson"], "b": ["johnson"]}
+    assert zoo.resolve_style("a").name == "a.compact.onnx"
+    assert zoo.resolve_style("a", on_gpu=True).name == "a.onnx"
+    assert zoo.resolve_style("a", "johnson").name == "a.onnx"
+    assert zoo.resolve_style("b").name == "b.onnx"                 # no compact net: the full one
+    with pytest.raises(UserError, match="no compact model"):
+        zoo.resolve_style("b", "compact")
+
+
+def test_video_reports_which_net_ran(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", width=96, height=64, frames=2)
+    for arch in ("johnson", "compact"):
+        proc = run_cli("video", clip, tmp_path / f"{arch}.mp4", "--arch", arch, "--max-size", "64", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["arch"] == arch

@@ -92,5 +92,7 @@ def test_info_lists_versions_and_zoo():
     s = json.loads(proc.stdout)
     assert "CPUExecutionProvider" in s["onnxruntime_providers"]
     assert {"torch", "onnxruntime", "av", "cv2"} <= set(s["versions"])
-    for name, meta in s["zoo"].items():
-        assert meta["kind"] == "stylestream.style" and meta["file_mb"] <= 8, name
+    for name, sizes in s["zoo"].items():
+        for arch, meta in sizes.items():
+            assert meta["kind"] == "stylestream.style" and meta["file_mb"] <= 8, name
+            assert meta["arch"] == arch, name
