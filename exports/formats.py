@@ -12,7 +12,9 @@ import json
 import os
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -47,11 +49,28 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
+@dataclass
+class Interface:
+    """What an exported graph takes and gives: names, dynamic axes, and example inputs.
+    `examples(seed)` returns input tuples: seed 0's first traces the model, seed 1's check parity."""
+    inputs: list[str]
+    outputs: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+    examples: Callable[[int], list[tuple[torch.Tensor, ...]]]
+
+
 def _parity_inputs(multiple: int, seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     # Two shapes, neither square, to prove height and width are really dynamic.
     return [torch.rand(1, 3, 12 * multiple, 20 * multiple, generator=g),
             torch.rand(1, 3, 17 * multiple, 9 * multiple, generator=g)]
+
+
+def image_interface(multiple: int = 4) -> Interface:
+    """Style nets: one N×3×H×W image in, one out, H and W dynamic."""
+    hw = {2: "height", 3: "width"}
+    return Interface([INPUT], [OUTPUT], {INPUT: hw, OUTPUT: hw},
+                     lambda seed: [(x,) for x in _parity_inputs(multiple, seed)])
 
 
 def _check(name: str, diffs: list[float], tol: float) -> float:
@@ -62,20 +81,20 @@ def _check(name: str, diffs: list[float], tol: float) -> float:
 
 
 def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: bool = False,
-                multiple: int = 4) -> float:
-    """Exports with dynamic H/W; returns the worst parity difference. Inputs stay float32."""
+                multiple: int = 4, interface: Interface | None = None) -> float:
+    """Exports with the interface's dynamic axes (default: a style net's, dynamic H/W);
+    returns the worst parity difference. Inputs stay float32."""
     import onnx
     import onnxruntime as ort
 
     path = Path(path)
+    iface = interface or image_interface(multiple)
     model = copy.deepcopy(model).float().eval().cpu()
     net = _Fp16Wrapper(model) if fp16 else model
     tmp = _tmp_path(path)
-    example = _parity_inputs(multiple)[0]
     with _quiet_torch():
-        torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT], output_names=[OUTPUT],
-                          dynamic_axes={INPUT: {2: "height", 3: "width"}, OUTPUT: {2: "height", 3: "width"}})
+        torch.onnx.export(net, iface.examples(0)[0], str(tmp), dynamo=False, opset_version=OPSET,
+                          input_names=iface.inputs, output_names=iface.outputs, dynamic_axes=iface.dynamic_axes)
     proto = onnx.load(str(tmp))
     meta = {**metadata, "precision": "fp16" if fp16 else "fp32"}
     for k, v in meta.items():
@@ -88,9 +107,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: 
         sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         diffs = []
         with torch.no_grad():
-            for x in _parity_inputs(multiple, seed=1):
-                ref = model(x).numpy()
-                got = sess.run(None, {INPUT: x.numpy()})[0]
+            for inputs in iface.examples(1):
+                ref = model(*inputs).numpy()
+                got = sess.run(None, {name: x.numpy() for name, x in zip(iface.inputs, inputs)})[0]
                 diffs.append(float(np.abs(ref - got).max()) if ref.shape == got.shape else float("inf"))
         worst = _check(f"ONNX {meta['precision']} export", diffs, TOLERANCE[meta["precision"]])
     except Exception:
@@ -107,16 +126,17 @@ class _Fp16Wrapper(torch.nn.Module):
         super().__init__()
         self.model = copy.deepcopy(model).half()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.half()).float()
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(*[x.half() if x.is_floating_point() else x for x in inputs]).float()
 
 
-def export_torchscript(model: torch.nn.Module, path: str | Path, metadata: dict, multiple: int = 4) -> float:
+def export_torchscript(model: torch.nn.Module, path: str | Path, metadata: dict, multiple: int = 4,
+                       interface: Interface | None = None) -> float:
     path = Path(path)
+    iface = interface or image_interface(multiple)
     model = copy.deepcopy(model).float().eval().cpu()
-    example = _parity_inputs(multiple)[0]
     with torch.no_grad(), _quiet_torch():
-        scripted = torch.jit.trace(model, example, check_trace=False)
+        scripted = torch.jit.trace(model, iface.examples(0)[0], check_trace=False)
     tmp = _tmp_path(path)
     with _quiet_torch():
         torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata)})
@@ -124,7 +144,7 @@ def export_torchscript(model: torch.nn.Module, path: str | Path, metadata: dict,
         with _quiet_torch():
             loaded = torch.jit.load(str(tmp))
         with torch.no_grad():
-            diffs = [float((model(x) - loaded(x)).abs().max()) for x in _parity_inputs(multiple, seed=1)]
+            diffs = [float((model(*inputs) - loaded(*inputs)).abs().max()) for inputs in iface.examples(1)]
         worst = _check("TorchScript export", diffs, TOLERANCE["torchscript"])
     except Exception:
         tmp.unlink(missing_ok=True)

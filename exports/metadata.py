@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 STYLE_KIND = "stylestream.style"
+GENERATOR_KIND = "stylestream.generator"  # StyleGAN generators: latents in, images out
 METADATA_FILE = "stylestream.json"  # the extra file inside TorchScript archives
 
 

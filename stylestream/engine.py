@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from exports.metadata import METADATA_FILE, STYLE_KIND
+from exports.metadata import GENERATOR_KIND, METADATA_FILE, STYLE_KIND
 from stylestream.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
+KIND_NOUNS = {STYLE_KIND: "a style model", GENERATOR_KIND: "a generator (use stylestream generate or dream)"}
 
 
 class Engine:
@@ -32,12 +33,14 @@ class Engine:
         raise NotImplementedError
 
 
-def _check_metadata(path: Path, metadata: dict) -> None:
+def check_kind(path: Path, metadata: dict, expected: str = STYLE_KIND) -> None:
+    """Style nets and generators are both .onnx/.pt files: the `kind` metadata tells them apart."""
     kind = metadata.get("kind")
     if kind is None:
-        raise UserError(f"{path}: not a stylestream style model (it carries no stylestream metadata)")
-    if kind != STYLE_KIND:
-        raise UserError(f"{path}: is a {kind!r} model, not a style model")
+        raise UserError(f"{path}: not a stylestream model (it carries no stylestream metadata)")
+    if kind != expected:
+        wanted = KIND_NOUNS[expected].split(" (")[0]
+        raise UserError(f"{path}: is {KIND_NOUNS.get(kind, repr(kind))}, not {wanted}")
 
 
 def cuda_device_count() -> int:
@@ -63,51 +66,57 @@ def gpu_available() -> bool:
     return bool(gpu) and cuda_device_count() > 0
 
 
+def onnx_session(path: Path, device: str = "auto", threads: int | None = None):
+    """(ONNX Runtime session, whether it runs on a GPU): TensorRT or CUDA when asked for or
+    auto and usable, the CPU otherwise; every failure is a UserError."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+    if device == "cuda" and not gpu:
+        raise UserError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+    if device != "cpu" and gpu and cuda_device_count() == 0:
+        if device == "cuda":
+            raise UserError("--device cuda: no NVIDIA GPU is visible to the driver")
+        gpu = []
+    want = gpu if device in ("cuda", "auto") else []
+    providers: list = []
+    for p in want:
+        if p == "TensorrtExecutionProvider":
+            cache = Path(os.environ.get("STYLESTREAM_TRT_CACHE", Path.home() / ".cache" / "stylestream" / "trt"))
+            providers.append((p, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                                  "trt_engine_cache_path": str(cache)}))
+        else:
+            providers.append(p)
+    providers.append("CPUExecutionProvider")
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:
+        raise UserError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+    on_gpu = any(p in session.get_providers() for p in gpu)
+    if device == "cuda" and not on_gpu:
+        raise UserError("--device cuda: the CUDA provider could not start (check the CUDA/cuDNN install)")
+    return session, on_gpu
+
+
 class OnnxEngine(Engine):
     backend = "onnxruntime"
 
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
-        import onnxruntime as ort
-
-        available = ort.get_available_providers()
-        gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
-        if device == "cuda" and not gpu:
-            raise UserError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
-        if device != "cpu" and gpu and cuda_device_count() == 0:
-            if device == "cuda":
-                raise UserError("--device cuda: no NVIDIA GPU is visible to the driver")
-            gpu = []
-        want = gpu if device in ("cuda", "auto") else []
-        providers: list = []
-        for p in want:
-            if p == "TensorrtExecutionProvider":
-                cache = Path(os.environ.get("STYLESTREAM_TRT_CACHE", Path.home() / ".cache" / "stylestream" / "trt"))
-                providers.append((p, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                                      "trt_engine_cache_path": str(cache)}))
-            else:
-                providers.append(p)
-        providers.append("CPUExecutionProvider")
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:
-            raise UserError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
-        active = self.session.get_providers()
-        on_gpu = any(p in active for p in gpu)
-        if device == "cuda" and not on_gpu:
-            raise UserError("--device cuda: the CUDA provider could not start (check the CUDA/cuDNN install)")
+        self.session, on_gpu = onnx_session(path, device, threads)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        _check_metadata(path, meta)
+        check_kind(path, meta)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3 \
                 or inputs[0].type != "tensor(float)":
             raise UserError(f"{path}: expected one float32 N×3×H×W input and one output")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
-        self.providers = active
+        self.providers = self.session.get_providers()
         super().__init__(path, meta, "cuda" if on_gpu else "cpu")
 
         # CPU: bind the input in place and write into an output buffer kept per shape, so a
@@ -128,29 +137,37 @@ class OnnxEngine(Engine):
 
 
 
+def load_torchscript(path: Path, device: str = "auto"):
+    """(module in eval mode, its metadata as strings, "cuda" or "cpu"); failures are UserErrors."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: PyTorch sees no CUDA device")
+    dev = "cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
+    extra = {METADATA_FILE: ""}
+    try:
+        with warnings.catch_warnings():  # TorchScript's deprecation notice is not the user's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=dev, _extra_files=extra).eval()
+    except Exception as exc:
+        raise UserError(f"{path}: not a loadable TorchScript model ({_first_line(exc)})") from None
+    try:
+        meta = json.loads(extra[METADATA_FILE] or "{}")
+    except ValueError:
+        meta = {}
+    return module, {k: str(v) for k, v in meta.items()}, dev
+
+
 class TorchScriptEngine(Engine):
     backend = "torchscript"
 
     def __init__(self, path: Path, device: str = "auto"):
         import torch
 
-        if device == "cuda" and not torch.cuda.is_available():
-            raise UserError("--device cuda: PyTorch sees no CUDA device")
-        dev = "cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
-        extra = {METADATA_FILE: ""}
-        try:
-            with warnings.catch_warnings():  # TorchScript's deprecation notice is not the user's concern
-                warnings.simplefilter("ignore", FutureWarning)
-                self.module = torch.jit.load(str(path), map_location=dev, _extra_files=extra).eval()
-        except Exception as exc:
-            raise UserError(f"{path}: not a loadable TorchScript model ({_first_line(exc)})") from None
-        try:
-            meta = json.loads(extra[METADATA_FILE] or "{}")
-        except ValueError:
-            meta = {}
-        _check_metadata(path, meta)
+        self.module, meta, dev = load_torchscript(path, device)
+        check_kind(path, meta)
         self.torch, self.torch_device = torch, torch.device(dev)
-        super().__init__(path, {k: str(v) for k, v in meta.items()}, dev)
+        super().__init__(path, meta, dev)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -164,8 +181,8 @@ def _first_line(exc: Exception) -> str:
     return text[0][:200] if text else exc.__class__.__name__
 
 
-def load_engine(path: str | Path, device: str = "auto") -> Engine:
-    """Opens a style model by file type; every failure is a UserError with one clear line."""
+def check_model_file(path: str | Path, device: str) -> Path:
+    """The checks every model file gets before a runtime opens it."""
     if device not in DEVICES:
         raise UserError(f"--device must be one of {', '.join(DEVICES)}")
     path = Path(path)
@@ -173,8 +190,14 @@ def load_engine(path: str | Path, device: str = "auto") -> Engine:
         raise UserError(f"model not found: {path}")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file")
+    if path.suffix.lower() not in (".onnx", ".pt", ".pth", ".torchscript"):
+        raise UserError(f"{path}: unknown model type (expected .onnx or .pt)")
+    return path
+
+
+def load_engine(path: str | Path, device: str = "auto") -> Engine:
+    """Opens a style model by file type; every failure is a UserError with one clear line."""
+    path = check_model_file(path, device)
     if path.suffix.lower() == ".onnx":
         return OnnxEngine(path, device)
-    if path.suffix.lower() in (".pt", ".pth", ".torchscript"):
-        return TorchScriptEngine(path, device)
-    raise UserError(f"{path}: unknown model type (expected .onnx or .pt)")
+    return TorchScriptEngine(path, device)

@@ -38,7 +38,10 @@ def read_image(path: str | Path, max_side: int | None = None) -> torch.Tensor:
 
 
 def list_images(folder: str | Path) -> list[Path]:
+    """The images under a folder, or a single image file (a texture to learn patches of)."""
     folder = Path(folder)
+    if folder.is_file() and folder.suffix.lower() in IMAGE_SUFFIXES:
+        return [folder]
     if not folder.is_dir():
         raise ValueError(f"training data folder not found: {folder}")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

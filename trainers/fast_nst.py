@@ -15,7 +15,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from exports.metadata import STYLE_KIND
 from trainers import services
@@ -116,7 +115,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         scaler.scale(losses["total"]).backward()
         scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-        if _finite(losses["total"] + grad_norm, rt):
+        if services.all_finite(losses["total"] + grad_norm, rt):
             scaler.step(optimizer)
             bad_steps = 0
         else:  # skip the update rather than poison the weights; give up if it persists
@@ -128,9 +127,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
 
         names = ("total", "content", "style", "tv", "temporal")
         scalars = torch.stack([losses[k].detach().float() for k in names])
-        if rt.distributed:
-            dist.all_reduce(scalars)
-            scalars /= rt.world_size
+        scalars = services.mean_across_ranks(scalars, rt)
         record = dict(zip(names, scalars.tolist()), step=step)
         history.append(record)
         logger.step(step, {k: record[k] for k in ("total", "content", "style", *(("temporal",) if temporal else ()))})
@@ -151,25 +148,13 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     return result
 
 
-def _finite(loss: torch.Tensor, rt: services.Runtime) -> bool:
-    ok = torch.isfinite(loss.detach()).float()
-    if rt.distributed:  # every rank must take the same decision or DDP falls out of step
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item())
-
-
 @torch.no_grad()
 def _write_samples(model, photos, path: Path, logger: services.Logger, step: int) -> None:
-    import torchvision
-
     was_training = model.training
     model.eval()
     out = model(photos.contiguous(memory_format=torch.channels_last) if photos.device.type == "cpu" else photos)
     model.train(was_training)
-    grid = torchvision.utils.make_grid(torch.cat([photos, out.float()]), nrow=len(photos))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torchvision.utils.save_image(grid, str(path))
-    logger.image("samples", grid, step)
+    logger.grid("samples", torch.cat([photos, out.float()]), path, step, nrow=len(photos))
 
 
 def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 ENV_WEIGHTS = "STYLESTREAM_VGG_WEIGHTS"
 
 # Index of each ReLU in torchvision's vgg16().features.
-LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
+LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

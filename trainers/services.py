@@ -82,6 +82,12 @@ def seed_everything(seed: int, rank: int = 0) -> None:
     torch.manual_seed(seed + rank)
 
 
+def seed_step(seed: int, step: int, rank: int = 0) -> None:
+    """Seeds torch's global generator from (seed, step, rank), like the data sampler's batches:
+    a resumed run draws what the uninterrupted one would have, and ranks draw differently."""
+    torch.manual_seed(hash((seed, step, rank, 1)) & 0x7FFF_FFFF_FFFF)
+
+
 def rng_state() -> dict:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -95,6 +101,43 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def all_finite(value: torch.Tensor, rt: Runtime) -> bool:
+    """Whether `value` is finite on every rank: all ranks must take the same decision
+    (skip or apply an update) or distributed training falls out of step."""
+    ok = torch.isfinite(value.detach()).all().float()
+    if rt.distributed:
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())
+
+
+def mean_across_ranks(value: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    if rt.distributed:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= rt.world_size
+    return value
+
+
+def average_gradients(module: torch.nn.Module, rt: Runtime) -> None:
+    """DDP by hand, for trainers whose modules take turns (a GAN's G and D): one flat
+    all-reduce of the gradients after backward, as stylegan2-ada does."""
+    if not rt.distributed:
+        return
+    params = [p for p in module.parameters() if p.grad is not None]
+    if params:
+        flat = torch.cat([p.grad.flatten() for p in params])
+        dist.all_reduce(flat)
+        flat /= rt.world_size
+        torch.nn.utils.vector_to_parameters(flat, [p.grad for p in params])
+
+
+def broadcast_parameters(module: torch.nn.Module, rt: Runtime) -> None:
+    """Rank 0's weights and buffers everywhere, as DDP does when it wraps a module."""
+    if rt.distributed:
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
 
 
 def atomic_save(obj, path: str | Path) -> None:
@@ -146,9 +189,27 @@ class Logger:
             for k, v in scalars.items():
                 self.writer.add_scalar(f"loss/{k}", v, step)
 
+    def metric(self, name: str, value: float, step: int) -> None:
+        """An evaluation figure: TensorBoard under metrics/, and one line above the bar."""
+        if self.writer is not None:
+            self.writer.add_scalar(f"metrics/{name}", value, step)
+        if self.bar is not None:
+            self.bar.write(f"step {step}: {name} {value:.4g}")
+
     def image(self, tag: str, grid: torch.Tensor, step: int) -> None:
         if self.writer is not None:
             self.writer.add_image(tag, grid, step)
+
+    def grid(self, tag: str, images: torch.Tensor, path: Path, step: int, nrow: int) -> None:
+        """Images in [0, 1] as one grid PNG (written atomically) and a TensorBoard image."""
+        import torchvision
+
+        grid = torchvision.utils.make_grid(images.float().clamp(0, 1), nrow=nrow)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+        torchvision.utils.save_image(grid, str(tmp))
+        os.replace(tmp, path)
+        self.image(tag, grid, step)
 
     def close(self) -> None:
         if self.bar is not None:
