@@ -54,7 +54,9 @@ def _sample_photos(sampler: ImageFolderSampler, size: int, count: int = 4) -> to
 def train(cfg: TrainConfig) -> dict:
     rt = services.setup_runtime(cfg.device)
     try:
-        return _train(cfg, rt)
+        result = _train(cfg, rt)
+        services.leave_together(rt)
+        return result
     finally:
         services.teardown_runtime(rt)
 

@@ -58,6 +58,13 @@ def setup_runtime(device: str = "auto") -> Runtime:
     return Runtime(dev, rank, world, local_rank)
 
 
+def leave_together(rt: Runtime) -> None:
+    """After a successful run: rank 0 exports while the others are done, and gloo may abort a
+    process whose peer tears its connections down meanwhile; a barrier lets all leave at once."""
+    if rt.distributed and dist.is_initialized():
+        dist.barrier()
+
+
 def teardown_runtime(rt: Runtime) -> None:
     if rt.distributed and dist.is_initialized():
         dist.destroy_process_group()
