@@ -1,0 +1,3 @@
+from trainers.stylegan.training_loop import main
+
+main()
