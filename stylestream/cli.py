@@ -104,7 +104,43 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a fast style-transfer net and export it")
     from trainers.config import add_arguments
     add_arguments(t)
+
+    tg = sub.add_parser("train-gan", help="train a StyleGAN2 generator on a folder of images and export it")
+    from trainers.stylegan.config import add_arguments as add_gan_arguments
+    add_gan_arguments(tg)
+
+    g = sub.add_parser("generate", help="images from a StyleGAN generator: a grid of seeds, or a style-mixing grid")
+    g.add_argument("--generator", required=True, help="generator .onnx or .pt (from train-gan)")
+    g.add_argument("--seeds", default="0-15", help="seeds to draw, e.g. 1-16 or 3,7,9 (default 0-15)")
+    g.add_argument("--mix", nargs=2, metavar=("ROWS", "COLS"),
+                   help="style-mixing grid: row seeds keep their styles before --crossover, column seeds give the rest")
+    g.add_argument("--crossover", type=int, help="first style layer taken from the column seed (default: half)")
+    g.add_argument("--cols", type=int, help="grid columns (default: a square grid)")
+    g.add_argument("-o", "--output", required=True, help="grid image (.png or .jpg)")
+    _generator_options(g)
+
+    d = sub.add_parser("dream", help="an endless smooth walk through a generator's latent space")
+    d.add_argument("--generator", required=True, help="generator .onnx or .pt (from train-gan)")
+    d.add_argument("--record", metavar="OUT.mp4", help="also write the walk to a video file")
+    d.add_argument("--no-window", action="store_true")
+    d.add_argument("--frames", type=int, help="stop after this many frames")
+    d.add_argument("--seconds", type=float, help="stop after this long")
+    d.add_argument("--fps", type=float, default=30.0, help="frame rate of the window and the recording (default 30)")
+    d.add_argument("--key-seconds", type=float, default=2.0, help="seconds from one keyframe latent to the next")
+    d.add_argument("--seed", type=int, default=0, help="first keyframe's seed; keyframe k uses seed + k")
+    d.add_argument("--size", type=int, help="frame size in px (default: the generator's resolution)")
+    d.add_argument("--crf", type=int, default=18)
+    _generator_options(d)
     return p
+
+
+def _generator_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trunc", type=float, default=1.0, metavar="PSI",
+                   help="truncation ψ, 0..1: 1 plain, lower trades variety for typical images (default 1)")
+    p.add_argument("--noise", choices=["const", "random", "none"], default="const",
+                   help="per-pixel noise: the model's fixed noise, fresh noise each image, or none")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
 
 def _max_size(args, engine, image_default: int | None = None) -> int:
@@ -234,8 +270,72 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_gan(args) -> int:
+    from trainers.perceptual import VggWeightsError
+    from trainers.stylegan.config import config_from_args
+    from trainers.stylegan.training_loop import train
+
+    try:
+        result = train(config_from_args(args))
+    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    for m in result["metrics"][-1:]:
+        print(f"{m['metric']} {m['value']:.4g} at step {m['step']} ({m['samples']} samples)")
+    for variant, (path, diff) in result.get("exports", {}).items():
+        print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
+    return 0
+
+
+def _generator(args):
+    from stylestream.generator import GeneratorEngine
+
+    if not 0.0 <= args.trunc <= 1.0:
+        raise UserError("--trunc must be between 0 and 1")
+    return GeneratorEngine(args.generator, args.device)
+
+
+def cmd_generate(args) -> int:
+    from stylestream.gan_jobs import generate_grid, mixing_grid
+    from stylestream.generator import parse_seeds
+
+    if args.cols is not None and args.cols < 1:
+        raise UserError("--cols must be at least 1")
+    gen = _generator(args)
+    if args.mix:
+        rows, cols = parse_seeds(args.mix[0]), parse_seeds(args.mix[1])
+        crossover = gen.num_ws // 2 if args.crossover is None else args.crossover
+        s = mixing_grid(gen, rows, cols, args.output, crossover, args.trunc, args.noise)
+        _emit(args, s, f"{len(rows)}×{len(cols)} style-mixing grid (crossover at layer {crossover} of {gen.num_ws}) "
+                       f"-> {s['output']}")
+    else:
+        s = generate_grid(gen, parse_seeds(args.seeds), args.output, args.trunc, args.noise, args.cols)
+        _emit(args, s, f"{len(s['seeds'])} images ({gen.resolution} px, psi {args.trunc:g}) -> {s['output']}")
+    return 0
+
+
+def cmd_dream(args) -> int:
+    from stylestream.gan_jobs import dream
+
+    if args.frames is not None and args.frames < 1:
+        raise UserError("--frames must be at least 1")
+    if not 1 <= args.fps <= 240:
+        raise UserError("--fps must be between 1 and 240")
+    if args.key_seconds <= 0:
+        raise UserError("--key-seconds must be positive")
+    if args.size is not None and (args.size < 16 or args.size % 2):
+        raise UserError("--size must be an even number of pixels, at least 16")
+    if not 0 <= args.crf <= 51:
+        raise UserError("--crf must be between 0 and 51")
+    s = dream(_generator(args), record=args.record, window=not args.no_window, frames=args.frames,
+              seconds=args.seconds, fps=args.fps, key_seconds=args.key_seconds, seed=args.seed, psi=args.trunc,
+              noise=args.noise, size=args.size, crf=args.crf)
+    _emit(args, s, f"{s['frames']} frames at {s['fps']:.1f} FPS (generator alone {s['generator_fps']:.1f} FPS, "
+                   f"{s['size']} px on {s['device']})" + (f"; recorded to {s['record']}" if s["record"] else ""))
+    return EXIT_INTERRUPTED if s["interrupted"] else 0
+
+
 COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info": cmd_info, "eval": cmd_eval,
-            "train": cmd_train}
+            "train": cmd_train, "train-gan": cmd_train_gan, "generate": cmd_generate, "dream": cmd_dream}
 
 
 def main(argv: list[str] | None = None) -> None:
