@@ -329,8 +329,9 @@ def cmd_dream(args) -> int:
     s = dream(_generator(args), record=args.record, window=not args.no_window, frames=args.frames,
               seconds=args.seconds, fps=args.fps, key_seconds=args.key_seconds, seed=args.seed, psi=args.trunc,
               noise=args.noise, size=args.size, crf=args.crf)
-    _emit(args, s, f"{s['frames']} frames at {s['fps']:.1f} FPS (generator alone {s['generator_fps']:.1f} FPS, "
-                   f"{s['size']} px on {s['device']})" + (f"; recorded to {s['record']}" if s["record"] else ""))
+    line = (f"{s['frames']} frames at {s['fps']:.1f} FPS (generator alone {s['generator_fps']:.1f} FPS, "
+            f"{s['size']} px on {s['device']})" + (f"; recorded to {s['record']}" if s["record"] else ""))
+    _emit(args, s, f"interrupted by {s['signal']}: {line}" if s["interrupted"] else line)
     return EXIT_INTERRUPTED if s["interrupted"] else 0
 
 

@@ -3,6 +3,7 @@ sinks (atomic image writer, H.264 file, window) and the same clean stop on Ctrl-
 from __future__ import annotations
 
 import math
+import signal
 import threading
 import time
 from fractions import Fraction
@@ -139,4 +140,5 @@ def dream(gen: GeneratorEngine, record: str | None = None, window: bool = True, 
             "generator_fps": round(made / gen_seconds, 2) if gen_seconds else 0.0,
             "resolution": gen.resolution, "size": size, "device": gen.device, "backend": gen.backend,
             "record": str(sink.path) if sink else None, "recorded_frames": sink.frames if sink else 0,
-            "interrupted": bool(caught), "snapshots": snapshots}
+            "interrupted": bool(caught), "signal": signal.Signals(caught[0]).name if caught else None,
+            "snapshots": snapshots}

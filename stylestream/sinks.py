@@ -7,6 +7,7 @@ the name it asked for.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -169,6 +170,9 @@ class WindowSink:
         import cv2
 
         self.cv2, self.title = cv2, title
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            # OpenCV's Qt backend aborts the whole process without a display: ask first.
+            raise UserError("cannot open a window here (no display); use --no-window")
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error:

@@ -374,6 +374,30 @@ def test_generator_bad_input(tiny_generator, tiny_models, tmp_path):
     assert_clean_error(run_cli("dream", "--generator", tmp_path / "absent.onnx", "--no-window", "--record",
                                tmp_path / "a.mp4"), "not found")
     assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".*partial*"))
+    if sys.platform.startswith("linux"):  # without a display OpenCV's Qt would abort the process
+        assert_clean_error(run_cli("dream", "--generator", gen, env={"DISPLAY": "", "WAYLAND_DISPLAY": "",
+                                                                    "OMP_NUM_THREADS": "1"}), "--no-window")
+
+
+def test_dream_interrupted_keeps_a_playable_file(tiny_generator, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "walk.mp4"
+    env = {**os.environ, "STYLESTREAM_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "stylestream", "dream", "--generator", str(tiny_generator["onnx"]),
+                             "--no-window", "--record", str(out), "--json"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".walk.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    s = json.loads(stdout)
+    assert s["interrupted"] and s["signal"] == "SIGINT" and s["recorded_frames"] > 0
+    assert probe(out)["frames"] == s["recorded_frames"] and not list(tmp_path.glob(".walk.partial-*"))
 
 
 def test_fid_falls_back_to_vgg16_and_says_so(monkeypatch):
