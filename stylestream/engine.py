@@ -17,7 +17,8 @@ from exports.metadata import GENERATOR_KIND, METADATA_FILE, STYLE_KIND
 from stylestream.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
-KIND_NOUNS = {STYLE_KIND: "a style model", GENERATOR_KIND: "a generator (use stylestream generate or dream)"}
+KIND_NAMES = {STYLE_KIND: "a style model", GENERATOR_KIND: "a generator"}
+KIND_USES = {STYLE_KIND: "stylestream video, webcam or image", GENERATOR_KIND: "stylestream generate or dream"}
 
 
 class Engine:
@@ -39,8 +40,8 @@ def check_kind(path: Path, metadata: dict, expected: str = STYLE_KIND) -> None:
     if kind is None:
         raise UserError(f"{path}: not a stylestream model (it carries no stylestream metadata)")
     if kind != expected:
-        wanted = KIND_NOUNS[expected].split(" (")[0]
-        raise UserError(f"{path}: is {KIND_NOUNS.get(kind, repr(kind))}, not {wanted}")
+        use = f"; use it with {KIND_USES[kind]}" if kind in KIND_USES else ""
+        raise UserError(f"{path}: is {KIND_NAMES.get(kind, repr(kind))}, not {KIND_NAMES[expected]}{use}")
 
 
 def cuda_device_count() -> int:
@@ -97,7 +98,7 @@ def onnx_session(path: Path, device: str = "auto", threads: int | None = None):
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:
-        raise UserError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
     on_gpu = any(p in session.get_providers() for p in gpu)
     if device == "cuda" and not on_gpu:
         raise UserError("--device cuda: the CUDA provider could not start (check the CUDA/cuDNN install)")
@@ -150,7 +151,7 @@ def load_torchscript(path: Path, device: str = "auto"):
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location=dev, _extra_files=extra).eval()
     except Exception as exc:
-        raise UserError(f"{path}: not a loadable TorchScript model ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a loadable TorchScript model ({first_line(exc)})") from None
     try:
         meta = json.loads(extra[METADATA_FILE] or "{}")
     except ValueError:
@@ -176,7 +177,7 @@ class TorchScriptEngine(Engine):
             return self.module(x).float().cpu().numpy()
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else exc.__class__.__name__
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from exports.metadata import GENERATOR_KIND
-from stylestream.engine import _first_line, check_kind, check_model_file, load_torchscript, onnx_session
+from stylestream.engine import check_kind, check_model_file, first_line, load_torchscript, onnx_session
 from stylestream.errors import UserError
 
 NOISE_MODES = {"none": 0, "const": 1, "random": 2}
@@ -50,7 +50,7 @@ class GeneratorEngine:
                     args = [torch.from_numpy(feed[k]).to(self.device) for k in feed]
                     img = self.module(*args).float().cpu().numpy()
         except Exception as exc:  # a generator file whose graph does not take this interface
-            raise UserError(f"{self.path}: generator failed ({_first_line(exc)})") from None
+            raise UserError(f"{self.path}: generator failed ({first_line(exc)})") from None
         return (img.transpose(0, 2, 3, 1) * 255 + 0.5).clip(0, 255).astype(np.uint8)
 
 
