@@ -52,13 +52,7 @@ def _sample_photos(sampler: ImageFolderSampler, size: int, count: int = 4) -> to
 
 
 def train(cfg: TrainConfig) -> dict:
-    rt = services.setup_runtime(cfg.device)
-    try:
-        result = _train(cfg, rt)
-        services.leave_together(rt)
-        return result
-    finally:
-        services.teardown_runtime(rt)
+    return services.run_training(cfg.device, lambda rt: _train(cfg, rt))
 
 
 def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:

@@ -10,10 +10,13 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,16 +61,23 @@ def setup_runtime(device: str = "auto") -> Runtime:
     return Runtime(dev, rank, world, local_rank)
 
 
-def leave_together(rt: Runtime) -> None:
-    """After a successful run: rank 0 exports while the others are done, and gloo may abort a
-    process whose peer tears its connections down meanwhile; a barrier lets all leave at once."""
-    if rt.distributed and dist.is_initialized():
-        dist.barrier()
-
-
 def teardown_runtime(rt: Runtime) -> None:
     if rt.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_training(device: str, body: Callable[[Runtime], T]) -> T:
+    """`body(runtime)` inside the process group torchrun set up (if any), torn down afterwards.
+    On success the ranks first meet at a barrier: rank 0 exports while the others are done,
+    and gloo may abort a process whose peer tears its connections down meanwhile."""
+    rt = setup_runtime(device)
+    try:
+        result = body(rt)
+        if rt.distributed:
+            dist.barrier()
+        return result
+    finally:
+        teardown_runtime(rt)
 
 
 def autocast(device: torch.device, precision: str):

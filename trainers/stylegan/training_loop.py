@@ -53,13 +53,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> Non
 
 def train(cfg: GanConfig) -> dict:
     cfg.validate()
-    rt = services.setup_runtime(cfg.device)
-    try:
-        result = _train(cfg, rt)
-        services.leave_together(rt)
-        return result
-    finally:
-        services.teardown_runtime(rt)
+    return services.run_training(cfg.device, lambda rt: _train(cfg, rt))
 
 
 def _train(cfg: GanConfig, rt: services.Runtime) -> dict:
