@@ -1,5 +1,6 @@
-"""Fast-NST training options: one dataclass, shared by `python -m trainers.fast_nst`
-and `stylestream train`. Free of torch so the CLI starts quickly."""
+"""Training options: those every trainer takes from the services (ServiceOptions), and fast
+NST's, shared by `python -m trainers.fast_nst` and `stylestream train`. Free of torch so the
+CLI starts quickly."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+@dataclass(kw_only=True)
+class ServiceOptions:
+    """What every trainer takes from trainers.services: precision, devices, seeds,
+    checkpoints and resume, samples, VGG weights, export."""
+    precision: str = "bf16"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 200
+    sample_every: int = 200
+    workdir: str | None = None
+    resume: bool = False
+    vgg_weights: str | None = None
+    export: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.workdir) if self.workdir else Path(self.out).with_suffix(".run")
+
+
+def add_service_arguments(p: argparse.ArgumentParser, d: ServiceOptions) -> None:
+    p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--sample-every", type=int, default=d.sample_every)
+    p.add_argument("--workdir", help="checkpoints, samples and logs (default: OUT with .run suffix)")
+    p.add_argument("--resume", action="store_true", help="continue from WORKDIR/checkpoint.pt")
+    p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else torchvision download)")
+    p.add_argument("--no-export", dest="export", action="store_false")
+
+
+def options_from_args(cls, args: argparse.Namespace):
+    """The dataclass `cls` from parsed arguments of the same names."""
+    return cls(**{k: v for k, v in vars(args).items() if k in cls.__dataclass_fields__})
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ServiceOptions):
     style_image: str
     data: str
     out: str
@@ -26,20 +63,7 @@ class TrainConfig:
     arch: str = "johnson"
     width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)
     res_blocks: int = 5
-    precision: str = "bf16"
-    device: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 200
-    sample_every: int = 200
     log_every: int = 10
-    workdir: str | None = None
-    resume: bool = False
-    vgg_weights: str | None = None
-    export: bool = True
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.workdir) if self.workdir else Path(self.out).with_suffix(".run")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,19 +88,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks)
-    p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--sample-every", type=int, default=d.sample_every)
-    p.add_argument("--workdir", help="checkpoints, samples and TensorBoard logs (default: OUT with .run suffix)")
-    p.add_argument("--resume", action="store_true", help="continue from WORKDIR/checkpoint.pt")
-    p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else torchvision download)")
-    p.add_argument("--no-export", dest="export", action="store_false")
+    add_service_arguments(p, d)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    fields = TrainConfig.__dataclass_fields__
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    return options_from_args(TrainConfig, args)
 
 

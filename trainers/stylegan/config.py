@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from trainers.config import ServiceOptions, add_service_arguments, options_from_args
 
 RESOLUTIONS = (32, 64, 128, 256)
 
 
 @dataclass
-class GanConfig:
+class GanConfig(ServiceOptions):
     data: str
     out: str
     resolution: int = 64
@@ -38,20 +39,9 @@ class GanConfig:
     fid_features: str = "auto"
     metric_every: int = 500
     metric_samples: int = 1000
-    vgg_weights: str | None = None
-    # Services.
-    precision: str = "bf16"
-    device: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 500
-    sample_every: int = 500
-    workdir: str | None = None
-    resume: bool = False
-    export: bool = True
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.workdir) if self.workdir else Path(self.out).with_suffix(".run")
+    # Services (the rest in ServiceOptions); GAN steps are short, so these come less often.
+    checkpoint_every: int = field(default=500, kw_only=True)
+    sample_every: int = field(default=500, kw_only=True)
 
     def validate(self) -> None:
         """ValueError with the option's name for anything the trainer cannot run with."""
@@ -108,17 +98,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: Inception-v3 (FID) if torchvision can load it, else VGG16 (reported as FID-VGG16)")
     p.add_argument("--metric-every", type=int, default=d.metric_every, help="steps between Fréchet distances (0 = off)")
     p.add_argument("--metric-samples", type=int, default=d.metric_samples)
-    p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else torchvision download)")
-    p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--sample-every", type=int, default=d.sample_every)
-    p.add_argument("--workdir", help="checkpoints, samples, metrics and TensorBoard logs (default: OUT with .run suffix)")
-    p.add_argument("--resume", action="store_true", help="continue from WORKDIR/checkpoint.pt")
-    p.add_argument("--no-export", dest="export", action="store_false")
+    add_service_arguments(p, d)
 
 
 def config_from_args(args: argparse.Namespace) -> GanConfig:
-    fields = GanConfig.__dataclass_fields__
-    return GanConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    return options_from_args(GanConfig, args)
