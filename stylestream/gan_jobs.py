@@ -13,7 +13,7 @@ import numpy as np
 
 from stylestream.errors import UserError
 from stylestream.generator import GeneratorEngine, LatentWalk, seed_latents
-from stylestream.jobs import stop_on_signals, write_image
+from stylestream.jobs import stop_on_signals, write_image, write_snapshot
 from stylestream.sinks import VideoFileSink, WindowSink, check_writable
 
 BATCH = 16      # images per generator call
@@ -124,7 +124,7 @@ def dream(gen: GeneratorEngine, record: str | None = None, window: bool = True, 
                         paused = not paused
                     elif key == ord("s"):
                         snapshots += 1
-                        write_image(Path(time.strftime("stylestream-dream-%Y%m%d-%H%M%S") + f"-{snapshots}.png"), frame)
+                        write_snapshot(frame, snapshots, "stylestream-dream")
         if sink is not None:
             sink.close()
     except BaseException:

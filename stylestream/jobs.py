@@ -163,7 +163,7 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                         blender.reset()
                     elif key == ord("s"):
                         snapshots += 1
-                        write_image(Path(time.strftime("stylestream-%Y%m%d-%H%M%S") + f"-{snapshots}.png"), last_out)
+                        write_snapshot(last_out, snapshots)
                 if max_seconds and now - start >= max_seconds:
                     break
         if sink is not None:
@@ -248,6 +248,11 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, de
         tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
     return path
+
+
+def write_snapshot(rgb: np.ndarray, number: int, prefix: str = "stylestream") -> Path:
+    """A window's `s` key: PREFIX-date-time-N.png in the current folder."""
+    return write_image(Path(time.strftime(f"{prefix}-%Y%m%d-%H%M%S") + f"-{number}.png"), rgb)
 
 
 def image_output_path(src: Path, out: str | None, style: str, many: bool, alpha: bool) -> Path:
