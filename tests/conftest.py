@@ -79,6 +79,17 @@ def make_clip(path: Path, width: int = 64, height: int = 48, frames: int = 12, f
     return path
 
 
+def write_photos(folder: Path, count: int = 6, height: int = 48, width: int = 64) -> Path:
+    """A folder of small blurred-noise "photos": training data for tiny trainer runs."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (5, 5), 0)
+        cv2.imwrite(str(folder / f"p{i}.png"), img)
+    return folder
+
+
 def probe(path: Path) -> dict:
     """Frames, size, duration and audio packets of a file, decoded for real."""
     import av

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, VGG_WEIGHTS, assert_clean_error, probe
+from conftest import ROOT, VGG_WEIGHTS, assert_clean_error, probe, write_photos
 from conftest import run_cli as _run_cli
 
 needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="../shared/data/vgg16-imagenet-features.pth absent")
@@ -154,12 +154,7 @@ def test_diff_augment_keeps_shape_and_passes_gradients():
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
-    d = tmp_path_factory.mktemp("gan-photos")
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (5, 5), 0)
-        cv2.imwrite(str(d / f"p{i}.png"), img)
-    return d
+    return write_photos(tmp_path_factory.mktemp("gan-photos"))
 
 
 def _cfg(folder, tmp_path, **kw):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, VGG_WEIGHTS, assert_clean_error, run_cli
+from conftest import ROOT, SHARED, VGG_WEIGHTS, assert_clean_error, run_cli, write_photos
 
 needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="../shared/data/vgg16-imagenet-features.pth absent")
 
@@ -40,11 +40,7 @@ def test_total_variation_known_values():
 def tiny_data(tmp_path_factory):
     import cv2
 
-    d = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (5, 5), 0)
-        cv2.imwrite(str(d / f"p{i}.png"), img)
+    d = write_photos(tmp_path_factory.mktemp("photos"))
     style = d.parent / "style.png"
     yy, xx = np.mgrid[0:64, 0:64]
     cv2.imwrite(str(style), np.stack([(xx * 16) % 256, (yy * 16) % 256, ((xx + yy) * 8) % 256], -1).astype(np.uint8))
