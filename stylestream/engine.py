@@ -94,6 +94,10 @@ def onnx_session(path: Path, device: str = "auto", threads: int | None = None):
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    if os.environ.get("STYLESTREAM_ORT_SPIN", "0") != "1":
+        # Idle ORT workers spin by default; in a video job they would burn the cycles the
+        # decoder, optical flow and encoder threads need on the same cores.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)

@@ -51,20 +51,21 @@ def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Samples `image` at x + flow(x); flow is resized to the image if needed."""
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """Samples `image` at x + flow(x); flow is resized to the image if needed. Cubic keeps
+    stylized texture crisper than linear; smooth fields such as flow can take linear."""
     h, w = image.shape[:2]
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
     grid_x, grid_y = _pixel_grid(h, w)
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], interpolation,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
 def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """1 where forward and backward flow agree and no motion boundary lies (Ruder et al. 2016)."""
-    fwd_at = warp(forward, backward)       # forward flow at the pixel each current pixel came from
+    fwd_at = warp(forward, backward, cv2.INTER_LINEAR)   # forward flow where each current pixel came from
     round_trip = backward + fwd_at
     mag = (backward ** 2).sum(-1) + (fwd_at ** 2).sum(-1)
     occluded = (round_trip ** 2).sum(-1) > 0.01 * mag + 0.5

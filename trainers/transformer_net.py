@@ -109,7 +109,8 @@ class CompactNet(nn.Module):
     convolutions run at ½ resolution; pixel-shuffle unfolds the output. The residual blocks
     are depthwise-separable at ¼ resolution. About 10 k multiply-adds per pixel against the
     full net's 154 k, and no full-resolution intermediate tensors, which on CPU cost as much
-    as the arithmetic. `width` is the ½-resolution channel count.
+    as the arithmetic. `width` is the ½-resolution channel count. Input sides must be
+    multiples of 4, like the full net's.
     """
 
     arch = "compact"
@@ -123,7 +124,19 @@ class CompactNet(nn.Module):
         self.decoder = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), _conv(2 * w, w),
                                      _conv(w, 12, norm=False, relu=False), nn.PixelShuffle(2))
 
-    forward = TransformerNet.forward
+    # Zero padding (cheap in ONNX Runtime, unlike a separate pad op per layer) leaves a band
+    # of artefacts along the image border; computing on a replicate-padded margin and
+    # cropping it keeps that band (about 16 px deep) out of the picture, for 17 % more
+    # pixels at 640×272.
+    margin = 16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.margin
+        if not m:
+            return TransformerNet.forward(self, x)
+        y = TransformerNet.forward(self, F.pad(x, (m, m, m, m), mode="replicate"))
+        return y[..., m:-m, m:-m]
+
     config = TransformerNet.config
 
 
