@@ -22,12 +22,13 @@ def test_default_style_is_a_trained_model():
     from exports.metadata import read_metadata
     from stylestream.zoo import DEFAULT_STYLE, resolve_style
 
-    path = resolve_style(None)
-    assert path.name == f"{DEFAULT_STYLE}.onnx" and path.stat().st_size <= 8 * 2**20
-    meta = read_metadata(path)
-    assert meta["kind"] == "stylestream.style" and meta["name"] == DEFAULT_STYLE
-    assert int(meta["steps"]) >= 1000 and len(meta["style_sha256"]) == 64
-    assert meta["arch"] in ("johnson", "compact")
+    for on_gpu, arch, name in ((False, "compact", f"{DEFAULT_STYLE}.compact.onnx"), (True, "johnson", f"{DEFAULT_STYLE}.onnx")):
+        path = resolve_style(None, on_gpu=on_gpu)
+        assert path.name == name and path.stat().st_size <= 8 * 2**20
+        meta = read_metadata(path)
+        assert meta["kind"] == "stylestream.style" and meta["name"] == DEFAULT_STYLE
+        assert int(meta["steps"]) >= 1000 and len(meta["style_sha256"]) == 64
+        assert meta["arch"] == arch
 
 
 def test_video_without_style_uses_the_default(tmp_path):
