@@ -116,7 +116,7 @@ def main() -> None:
                              "cmd": " ".join(map(str, r["cmd"]))})
                 print(rows[-1], flush=True)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine}; {args.frames} frames of bigbuckbunny.mp4 "
              f"per size, processed at full size, temporal consistency on.", "",
              "| tool | size | device | engine FPS | engine peak RSS MB | end-to-end FPS | end-to-end peak RSS MB |",
