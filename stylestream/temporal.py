@@ -47,8 +47,10 @@ def _gray(frame: np.ndarray, max_side: int = FLOW_SIDE) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """h×w×2 float32 of each pixel's (x, y): remap's absolute map is this plus the flow."""
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.dstack([xs, ys])
 
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
@@ -56,11 +58,10 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUB
     stylized texture crisper than linear; smooth fields such as flow can take linear."""
     h, w = image.shape[:2]
     if flow.shape[:2] != (h, w):
-        sy, sx = h / flow.shape[0], w / flow.shape[1]
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-    grid_x, grid_y = _pixel_grid(h, w)
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], interpolation,
-                     borderMode=cv2.BORDER_REPLICATE)
+        # Scale the vectors while the field is small, then upsample it.
+        scale = np.float32([w / flow.shape[1], h / flow.shape[0]])
+        flow = cv2.resize(flow * scale, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.remap(image, _pixel_grid(h, w) + flow, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -129,13 +130,13 @@ class TemporalBlender:
         else:
             warped = warp(prev, motion.backward)
             m = cv2.resize(motion.mask, (w, h), interpolation=cv2.INTER_LINEAR) * self.strength
-            m = m[..., None]
-            current = stylized.astype(np.float32)
-            blend = m * warped.astype(np.float32) + (1.0 - m) * current
+            out = cv2.blendLinear(warped, stylized, m, 1.0 - m)
             if self.keep_detail:
+                blend = out.astype(np.float32)
                 low = cv2.GaussianBlur(blend, (0, 0), self.DETAIL_SIGMA)
-                gain = np.clip(_detail(current) / (_detail(blend) + 1e-2), 1.0, self.MAX_GAIN)
-                blend = low + gain[..., None] * (blend - low)
-            out = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+                gain = np.clip(_detail(stylized) / (_detail(out) + 1e-2), 1.0, self.MAX_GAIN)
+                fine = cv2.subtract(blend, low)
+                fine *= gain[..., None]
+                out = cv2.add(low, fine, dtype=cv2.CV_8U)       # rounds and saturates
         self.previous = out
         return out
