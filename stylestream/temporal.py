@@ -64,15 +64,20 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUB
     return cv2.remap(image, _pixel_grid(h, w) + flow, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _sq_norm(field: np.ndarray) -> np.ndarray:
+    """|v|² of each vector of an H×W×2 field."""
+    x, y = cv2.split(field)
+    return cv2.add(cv2.multiply(x, x), cv2.multiply(y, y))
+
+
 def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """1 where forward and backward flow agree and no motion boundary lies (Ruder et al. 2016)."""
     fwd_at = warp(forward, backward, cv2.INTER_LINEAR)   # forward flow where each current pixel came from
-    round_trip = backward + fwd_at
-    mag = (backward ** 2).sum(-1) + (fwd_at ** 2).sum(-1)
-    occluded = (round_trip ** 2).sum(-1) > 0.01 * mag + 0.5
-    gx = cv2.Sobel(backward, cv2.CV_32F, 1, 0, ksize=3) / 8
-    gy = cv2.Sobel(backward, cv2.CV_32F, 0, 1, ksize=3) / 8
-    boundary = (gx ** 2 + gy ** 2).sum(-1) > 0.01 * (backward ** 2).sum(-1) + 0.002
+    back_sq = _sq_norm(backward)
+    occluded = _sq_norm(backward + fwd_at) > 0.01 * (back_sq + _sq_norm(fwd_at)) + 0.5
+    gradient_sq = (_sq_norm(cv2.Sobel(backward, cv2.CV_32F, 1, 0, ksize=3))
+                   + _sq_norm(cv2.Sobel(backward, cv2.CV_32F, 0, 1, ksize=3))) / 64
+    boundary = gradient_sq > 0.01 * back_sq + 0.002
     mask = (~(occluded | boundary)).astype(np.float32)
     # Erode a little: flow is least reliable right next to an occlusion.
     return cv2.erode(mask, np.ones((3, 3), np.uint8))
