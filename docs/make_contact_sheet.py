@@ -47,12 +47,14 @@ def main() -> None:
 
     photos = [read_image(f)[0] for f in sorted(args.photos.glob("*.jpg"))]
     rows = [np.hstack([np.full((CELL, CELL, 3), 255, np.uint8)] + [cell(ph) for ph in photos])]
-    for name, model in zoo_models().items():
-        meta = read_metadata(model)
-        painting = args.styles / meta.get("style_image", "")
-        first = cell(read_image(painting)[0], name) if painting.is_file() else cell(np.zeros((8, 8, 3), np.uint8), name)
-        stylize = Stylizer(load_engine(model, "cpu"), max_size=args.max_size)
-        rows.append(np.hstack([first] + [cell(stylize(ph)) for ph in photos]))
+    for name, sizes in zoo_models().items():
+        for arch, model in sizes.items():  # one row per size
+            meta = read_metadata(model)
+            painting = args.styles / meta.get("style_image", "")
+            label = name if arch == "johnson" else f"{name} ({arch})"
+            first = cell(read_image(painting)[0], label) if painting.is_file() else cell(np.zeros((8, 8, 3), np.uint8), label)
+            stylize = Stylizer(load_engine(model, "cpu"), max_size=args.max_size)
+            rows.append(np.hstack([first] + [cell(stylize(ph)) for ph in photos]))
     sheet = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
     cv2.imwrite(str(args.out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(f"wrote {args.out} ({len(rows) - 1} styles × {len(photos)} photos)")
