@@ -141,7 +141,6 @@ class OnnxEngine(Engine):
         return out
 
 
-
 def load_torchscript(path: Path, device: str = "auto"):
     """(module in eval mode, its metadata as strings, "cuda" or "cpu"); failures are UserErrors."""
     import torch

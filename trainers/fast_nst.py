@@ -79,11 +79,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     ckpt_path = run_dir / "checkpoint.pt"
     step = 0
     if cfg.resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        step, extra = services.load_checkpoint(ckpt_path, state)
-        if extra.get("model_config") != model.config():
-            raise ValueError(f"checkpoint architecture {extra.get('model_config')} differs from {model.config()}")
+        step, _ = services.resume_checkpoint(ckpt_path, state, "model_config", model.config())
     ddp_model = model
     if rt.distributed:
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)

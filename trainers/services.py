@@ -182,6 +182,17 @@ def load_checkpoint(path: str | Path, modules: dict) -> tuple[int, dict]:
     return state["step"], state["extra"]
 
 
+def resume_checkpoint(path: Path, modules: dict, arch_key: str, arch) -> tuple[int, dict]:
+    """--resume: restores `modules` from `path` like load_checkpoint, refusing a missing
+    checkpoint or one whose stored `extra[arch_key]` is not this run's architecture."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    step, extra = load_checkpoint(path, modules)
+    if extra.get(arch_key) != arch:
+        raise ValueError(f"checkpoint architecture {extra.get(arch_key)} differs from {arch}")
+    return step, extra
+
+
 class Logger:
     """TensorBoard scalars/images and a tqdm bar, on the main process only."""
 

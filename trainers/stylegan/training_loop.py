@@ -80,11 +80,7 @@ def _train(cfg: GanConfig, rt: services.Runtime) -> dict:
     ckpt_path, metrics_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
     step, seconds_before = 0, 0.0
     if cfg.resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        step, extra = services.load_checkpoint(ckpt_path, state)
-        if extra.get("arch") != cfg.arch():
-            raise ValueError(f"checkpoint architecture {extra.get('arch')} differs from {cfg.arch()}")
+        step, extra = services.resume_checkpoint(ckpt_path, state, "arch", cfg.arch())
         seconds_before = extra.get("seconds", 0.0)
     for module in (G, D, G_ema):
         services.broadcast_parameters(module, rt)
