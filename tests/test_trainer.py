@@ -84,6 +84,50 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path, monkeypatc
     np.testing.assert_allclose([r["total"] for r in resumed], [r["total"] for r in full[6:]], rtol=1e-4)
 
 
+@needs_vgg
+def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, monkeypatch):
+    import torch
+
+    from trainers.fast_nst import load_checkpoint_model, train
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    # A budget far below --steps: training stops on time and still checkpoints its last step.
+    result = train(_cfg(tiny_data, tmp_path / "a", steps=100_000, max_minutes=0.02))
+    assert 0 < result["steps"] < 100_000
+    ckpt = tmp_path / "a" / "run" / "checkpoint.pt"
+    assert torch.load(ckpt, weights_only=False)["step"] == result["steps"]
+
+    # --init starts a new run (step 0, new loss weights) from those weights.
+    start, _ = load_checkpoint_model(ckpt)
+    tuned = train(_cfg(tiny_data, tmp_path / "b", steps=1, lr=0.0, init=str(ckpt), style_weight=1e9))
+    assert tuned["history"][0]["step"] == 1
+    after, _ = load_checkpoint_model(tmp_path / "b" / "run" / "checkpoint.pt")
+    for a, b in zip(start.state_dict().values(), after.state_dict().values()):
+        torch.testing.assert_close(a, b)       # lr 0: the weights are exactly the --init ones
+    with pytest.raises(ValueError, match="net"):
+        train(_cfg(tiny_data, tmp_path / "c", steps=1, init=str(ckpt), width=8))
+
+    # A checkpoint trained elsewhere exports here (python -m exports), parity-checked.
+    from exports.__main__ import main as export_main
+    from exports.metadata import read_metadata
+    export_main([str(ckpt), str(tmp_path / "x.onnx"), "--style-image", str(tiny_data[1])])
+    meta = read_metadata(tmp_path / "x.onnx")
+    assert meta["steps"] == str(result["steps"]) and meta["style_weight"] == "10000000000.0"
+
+
+def test_zoo_jobs_become_trainer_commands(tmp_path):
+    import argparse
+
+    from trainers.zoo import job_command, job_name
+    args = argparse.Namespace(data="D", styles="S", out=str(tmp_path), max_minutes=5.0, vgg_weights=None, resume=False)
+    cmd = job_command("candy/compact/style-size=512", args)
+    assert cmd[cmd.index("--arch") + 1] == "compact" and cmd[cmd.index("--style-size") + 1] == "512"
+    assert cmd[cmd.index("--out") + 1].endswith("candy_compact_style-size512/candy.compact.onnx")
+    assert job_name("starry/johnson/style-weight=3e9") == "starry_johnson_style-weight3e9"
+    with pytest.raises(SystemExit):
+        job_command("nosuch/johnson", args)
+
+
 def test_synthetic_motion_has_the_known_flow_and_mask():
     from trainers.temporal_loss import homography_grid, move, valid_mask
 

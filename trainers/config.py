@@ -21,6 +21,7 @@ class ServiceOptions:
     resume: bool = False
     vgg_weights: str | None = None
     export: bool = True
+    max_minutes: float | None = None  # wall-clock budget: stop, checkpoint and export when it runs out
 
     @property
     def run_dir(self) -> Path:
@@ -37,6 +38,8 @@ def add_service_arguments(p: argparse.ArgumentParser, d: ServiceOptions) -> None
     p.add_argument("--resume", action="store_true", help="continue from WORKDIR/checkpoint.pt")
     p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else torchvision download)")
     p.add_argument("--no-export", dest="export", action="store_false")
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes,
+                   help="stop after this many minutes of training (checkpoint and export as at --steps)")
 
 
 def options_from_args(cls, args: argparse.Namespace):
@@ -63,6 +66,7 @@ class TrainConfig(ServiceOptions):
     arch: str = "johnson"
     width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)
     res_blocks: int = 5
+    init: str | None = None          # start from this checkpoint's or model file's weights (fine-tuning)
     log_every: int = 10
 
 
@@ -88,6 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks)
+    p.add_argument("--init", help="fine-tune: start from the net in this checkpoint (e.g. at another --style-weight)")
     add_service_arguments(p, d)
 
 

@@ -36,6 +36,7 @@ def file_sha256(path: str | Path) -> str:
 def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int) -> dict:
     return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
             "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": step,
+            "style_size": cfg.style_size, "content_weight": cfg.content_weight, "style_weight": cfg.style_weight,
             "temporal_weight": cfg.temporal_weight, **model.config()}
 
 
@@ -71,6 +72,11 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
     sizes = {"width": cfg.width} if cfg.width else {}
     model = build(cfg.arch, res_blocks=cfg.res_blocks, **sizes).to(dev, memory_format=channels_last)
+    if cfg.init:
+        start_net, _ = load_checkpoint_model(cfg.init)
+        if start_net.config() != model.config():
+            raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
+        model.load_state_dict(start_net.state_dict())
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = services.grad_scaler(dev, cfg.precision)
     state = {"model": model, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
@@ -89,7 +95,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     history: list[dict] = []
     bad_steps = 0
     start, start_step = time.perf_counter(), step
-    while step < cfg.steps:
+    stop = False
+    while step < cfg.steps and not stop:
         x = sampler.batch(step, cfg.batch, rt.rank).to(dev).contiguous(memory_format=channels_last)
         with services.autocast(dev, cfg.precision):
             with torch.no_grad():
@@ -116,6 +123,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
                 raise FloatingPointError(f"loss non-finite for 10 steps in a row at step {step}; lower --lr")
         scaler.update()  # with fp16 loss scaling, an overflow lowers the scale for the next step
         step += 1
+        stop = services.time_is_up(start, cfg.max_minutes, rt)
 
         names = ("total", "content", "style", "tv", "temporal")
         scalars = torch.stack([losses[k].detach().float() for k in names])
@@ -124,9 +132,9 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         history.append(record)
         logger.step(step, {k: record[k] for k in ("total", "content", "style", *(("temporal",) if temporal else ()))})
 
-        if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
+        if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps or stop):
             _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
-        if rt.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+        if rt.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stop):
             services.save_checkpoint(ckpt_path, step, state,
                                      extra={"model_config": model.config(), "config": asdict(cfg)})
     logger.close()
@@ -161,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(p)
     result = train(config_from_args(p.parse_args(argv)))
+    last = result["history"][-1] if result["history"] else {}
+    print(f"trained to step {result['steps']} at {result['steps_per_second']:.2f} steps/s; "
+          f"last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step"))
     if "exports" in result:
         for variant, (path, diff) in result["exports"].items():
             print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")

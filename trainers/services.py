@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -127,6 +128,17 @@ def all_finite(value: torch.Tensor, rt: Runtime) -> bool:
     if rt.distributed:
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     return bool(ok.item())
+
+
+def time_is_up(start: float, max_minutes: float | None, rt: Runtime) -> bool:
+    """Whether the wall-clock budget since `start` is spent, decided by rank 0 for every
+    rank so that all stop at the same step."""
+    if not max_minutes:
+        return False
+    up = torch.tensor(float(time.perf_counter() - start > max_minutes * 60), device=rt.device)
+    if rt.distributed:
+        dist.broadcast(up, src=0)
+    return bool(up.item())
 
 
 def mean_across_ranks(value: torch.Tensor, rt: Runtime) -> torch.Tensor:

@@ -95,7 +95,8 @@ def _train(cfg: GanConfig, rt: services.Runtime) -> dict:
     history: list[dict] = []
     images_per_step = cfg.batch * rt.world_size
     start, start_step, bad_steps = time.perf_counter(), step, 0
-    while step < cfg.steps:
+    done = step >= cfg.steps
+    while not done:
         services.seed_step(cfg.seed, step, rt.rank)
         real = (sampler.batch(step, cfg.batch, rt.rank).to(dev) * 2 - 1).contiguous(memory_format=layout)
         d = _phase(D, G, D_opt, scaler, lambda: loss.discriminator_loss(real, step), rt)
@@ -115,7 +116,7 @@ def _train(cfg: GanConfig, rt: services.Runtime) -> dict:
         history.append(record)
         logger.step(step, {k: record[k] for k in ("d_real", "d_fake", "g")})
 
-        done = step == cfg.steps
+        done = step >= cfg.steps or services.time_is_up(start, cfg.max_minutes, rt)
         if rt.is_main and (step % cfg.sample_every == 0 or done):
             _write_samples(G_ema, fixed_z, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if metric is not None and (step % cfg.metric_every == 0 or done):

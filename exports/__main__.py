@@ -1,0 +1,38 @@
+"""Export a fast-NST training checkpoint: ONNX fp32 and fp16 and TorchScript, parity-checked.
+
+    python -m exports CHECKPOINT OUT.onnx [--style-image PAINTING]
+
+For checkpoints trained elsewhere (a GPU machine): --style-image points at the painting
+here, whose hash goes into the metadata.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from exports.formats import export_all
+from trainers.config import TrainConfig
+from trainers.fast_nst import load_checkpoint_model, model_metadata
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--style-image")
+    args = p.parse_args(argv)
+    step = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["step"]
+    model, saved = load_checkpoint_model(args.checkpoint)
+    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    if args.style_image:
+        cfg.style_image = args.style_image
+    if not Path(cfg.style_image).is_file():
+        raise SystemExit(f"style image not found: {cfg.style_image} (use --style-image)")
+    for variant, (path, diff) in export_all(model.float(), args.out, model_metadata(cfg, model, step)).items():
+        print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
+
+
+if __name__ == "__main__":
+    main()
