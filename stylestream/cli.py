@@ -36,6 +36,8 @@ def _temporal_strength(args) -> float | None:
 
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--backend", choices=["auto", "onnxruntime", "torch"], default="auto",
+                   help="auto: onnxruntime (TensorRT/CUDA/CPU), or PyTorch CUDA on a GPU without onnxruntime-gpu")
     p.add_argument("--arch", choices=["auto", "johnson", "compact"], default="auto",
                    help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
@@ -151,22 +153,36 @@ def _max_size(args, engine, image_default: int | None = None) -> int:
     return image_default or (1920 if engine.device == "cuda" else 640)
 
 
-def _gpu_wanted(device: str) -> bool:
-    """Whether the engine will run on a GPU: decides which size of a zoo style to load."""
-    if device == "cpu":
-        return False
+def _backend(device: str, backend: str) -> tuple[str, str]:
+    """(backend, device) that will run the net: onnxruntime (TensorRT, CUDA or CPU) or torch
+    (PyTorch CUDA, for GPU machines without onnxruntime-gpu). The device also decides which
+    size of a zoo style to load."""
     from stylestream.engine import gpu_available
-    return gpu_available()
+    from stylestream.gpu import torch_cuda_available
+
+    if backend == "onnxruntime" or (backend == "auto" and (device == "cpu" or gpu_available())):
+        return "onnxruntime", "cuda" if device != "cpu" and gpu_available() else "cpu"
+    if device != "cpu" and torch_cuda_available():
+        return "torch", "cuda"
+    if device == "cuda":
+        raise UserError("--device cuda: neither onnxruntime-gpu nor PyTorch can use a GPU here")
+    return backend if backend == "torch" else "onnxruntime", "cpu"
 
 
 def _stylizer(args, style: str | None, image_default: int | None = None):
-    from stylestream.engine import load_engine
+    from stylestream.engine import check_model_file, load_engine
     from stylestream.stylizer import Stylizer
     from stylestream.zoo import resolve_style
 
     if not 0.0 <= args.strength <= 1.0:
         raise UserError("--strength must be between 0 and 1")
-    engine = load_engine(resolve_style(style, args.arch, on_gpu=_gpu_wanted(args.device)), args.device)
+    backend, device = _backend(args.device, args.backend)
+    path = resolve_style(style, args.arch, on_gpu=device == "cuda")
+    if backend == "torch":
+        from stylestream.gpu import TorchEngine, TorchStylizer
+        engine = TorchEngine(check_model_file(path, args.device), device=device)
+        return TorchStylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
+    engine = load_engine(path, args.device)
     return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
 
 

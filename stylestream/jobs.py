@@ -19,7 +19,6 @@ from stylestream.pipeline import VideoJob
 from stylestream.sinks import VideoFileSink, WindowSink, check_writable, pick_encoder, temporary_path
 from stylestream.sources import CameraSource, VideoFileSource
 from stylestream.stylizer import Stylizer, finish
-from stylestream.temporal import FlowEstimator, TemporalBlender
 
 
 @contextmanager
@@ -67,8 +66,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
     if temporal_strength is None:
         job = VideoJob(source, sink, lambda item: stylizer(item.image))
     else:
-        blender = TemporalBlender(temporal_strength)
-        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender), motion=FlowEstimator())
+        flow, blender = stylizer.temporal_parts(temporal_strength)
+        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender), motion=flow)
     bar = _progress(source.declared_frames, progress)
     job.on_frame = lambda n: bar.update(1)
     start = time.perf_counter()
@@ -111,8 +110,8 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
     view = WindowSink() if window else None
     source = CameraSource(camera, width=capture_width)
     # `t` can turn consistency on even when it started off, so a blender always exists.
-    blender = TemporalBlender(0.8 if temporal_strength is None else temporal_strength)
-    flow, temporal_on = FlowEstimator(), temporal_strength is not None
+    flow, blender = stylizers[0].temporal_parts(0.8 if temporal_strength is None else temporal_strength)
+    temporal_on = temporal_strength is not None
     flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
     sink: VideoFileSink | None = None
     current, paused, snapshots = 0, False, 0
@@ -120,6 +119,7 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
     stop = threading.Event()
     start = time.perf_counter()
     fps_window: list[float] = []
+    latencies: list[float] = []
     try:
         with stop_on_signals(stop) as caught:
             while not stop.is_set():
@@ -128,12 +128,13 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                     break
                 _, captured_at, frame = got
                 if not paused or last_out is None:
-                    if temporal_on:  # flow on the input frames runs beside inference
-                        motion = flow_pool.submit(flow, frame)
+                    if temporal_on:  # flow on the input frames runs beside inference (CPU path)
+                        motion = flow_pool.submit(flow, frame) if flow is not None else None
                         last_out = stylizers[current](frame, motion, blender)
                     else:
                         last_out = stylizers[current](frame)
                     processed += 1
+                    latencies.append(time.perf_counter() - captured_at)  # capture → stylized frame
                 now = time.perf_counter()
                 fps_window = [t for t in fps_window if now - t < 2.0] + [now]
                 fps = (len(fps_window) - 1) / (fps_window[-1] - fps_window[0]) if len(fps_window) > 1 else 0.0
@@ -159,7 +160,8 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                         temporal_on = not temporal_on
                     if key in (ord("n"), ord("p"), ord(" "), ord("t")):
                         # A new style, a resumed camera or a toggle: the history no longer applies.
-                        flow.reset()
+                        if flow is not None:
+                            flow.reset()
                         blender.reset()
                     elif key == ord("s"):
                         snapshots += 1
@@ -181,7 +183,18 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
     return {"camera": str(camera), "frames": processed, "captured": source.captured, "dropped": source.dropped,
             "seconds": round(seconds, 3), "fps": round(processed / seconds, 2) if seconds else 0.0,
             "record": str(sink.path) if sink else None, "recorded_frames": sink.frames if sink else 0,
-            "interrupted": bool(caught), "snapshots": snapshots, "temporal": temporal_on}
+            "interrupted": bool(caught), "snapshots": snapshots, "temporal": temporal_on,
+            **_latency_summary(latencies, source.fps)}
+
+
+def _latency_summary(latencies: list[float], fps: float) -> dict:
+    """Capture-to-output latency, in milliseconds and in frames of the camera's rate."""
+    if not latencies:
+        return {}
+    ms = np.sort(np.array(latencies)) * 1000
+    p95 = float(ms[min(len(ms) - 1, int(0.95 * len(ms)))])
+    return {"latency_ms": {"median": round(float(np.median(ms)), 2), "p95": round(p95, 2)},
+            "latency_frames_p95": round(p95 / 1000 * fps, 2)}
 
 
 # ---------------------------------------------------------------- images

@@ -53,6 +53,11 @@ class Stylizer:
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError("--strength must be between 0 and 1")
 
+    def temporal_parts(self, strength: float):
+        """(motion estimator run beside inference, or None; blender given to __call__)."""
+        from stylestream.temporal import FlowEstimator
+        return FlowEstimator(), TemporalBlender(strength)
+
     def __call__(self, frame: np.ndarray, motion: Motion | None = None,
                  temporal: TemporalBlender | None = None) -> np.ndarray:
         """Stylizes one frame; with `temporal` and the frame's `motion`, the previous output is

@@ -1,0 +1,204 @@
+"""The PyTorch CUDA path: style nets in fp16 with CUDA graphs, frames kept on
+the GPU from upload to download, temporal consistency on the GPU (temporal_torch).
+
+This is the GPU path for machines with PyTorch and an NVIDIA GPU but no onnxruntime-gpu.
+It plays the zoo's own ONNX files: the net is rebuilt from their metadata (architecture,
+width, blocks) and their weights, then checked against ONNX Runtime on a small input, so a
+file that does not map cleanly is refused instead of played wrong. TorchScript (.pt)
+exports load directly.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from stylestream.engine import Engine, check_kind, cuda_device_count, first_line, load_torchscript
+from stylestream.errors import UserError
+from stylestream.stylizer import Stylizer, finish, processing_size
+
+
+def torch_cuda_available() -> bool:
+    """Whether PyTorch can run on an NVIDIA GPU here (driver asked first: importing torch is slow)."""
+    if cuda_device_count() == 0:
+        return False
+    import torch
+    return torch.cuda.is_available()
+
+
+def net_from_onnx(path: Path):
+    """(PyTorch transform net in fp32 eval mode, metadata) rebuilt from one of our ONNX exports."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from trainers.transformer_net import build
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise UserError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    check_kind(path, meta)
+    try:
+        net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]))
+    except (KeyError, ValueError):
+        raise UserError(f"{path}: its metadata does not describe a stylestream transform net") from None
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:  # equal tensors (e.g. untrained norms) are shared through Identity
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        elif node.op_type == "Identity" and node.input[0] in inits:
+            inits[node.output[0]] = inits[node.input[0]]
+    state = {k: inits[k] for k in net.state_dict() if k in inits}
+    # The exporter renames instance-norm scales and shifts; they follow the modules' order.
+    norms = [name for name, m in net.named_modules() if isinstance(m, torch.nn.modules.instancenorm._InstanceNorm)
+             or type(m).__name__ == "InstanceNorm"]
+    nodes = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
+    if len(norms) == len(nodes):
+        for name, node in zip(norms, nodes):
+            if node.input[1] in inits and node.input[2] in inits:
+                state.setdefault(f"{name}.weight", inits[node.input[1]])
+                state.setdefault(f"{name}.bias", inits[node.input[2]])
+    missing = [k for k in net.state_dict() if k not in state]
+    if missing:
+        raise UserError(f"{path}: cannot rebuild it for PyTorch (no weights for {missing[0]}); use its .pt export")
+    net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()})
+    net.eval()
+    _check_parity(path, net)
+    return net, meta
+
+
+def _check_parity(path: Path, net, tolerance: float = 2e-3) -> None:
+    import onnxruntime as ort
+    import torch
+
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    diff = float(np.abs(want - got).max())
+    if diff > tolerance:
+        raise UserError(f"{path}: rebuilt PyTorch net differs from the ONNX file by {diff:.2e}; use its .pt export")
+
+
+class TorchEngine(Engine):
+    """A style net in PyTorch. On CUDA: half precision and one CUDA graph per input shape.
+    NCHW, not channels_last: instance norm has no channels_last kernel, and the layout
+    changes around it made a 1080p Johnson net 23.6 ms instead of 16.6 ms on an H100
+    (benchmarks/gpu_profile.py). `compile` (or STYLESTREAM_TORCH_COMPILE=1) hands the net to
+    torch.compile, which fuses the norms and activations: 6.4 ms there, after ~30 s of
+    compiling. The CPU device exists for tests of this path."""
+
+    def __init__(self, path: Path, device: str = "cuda", half: bool = True, graphs: bool = True,
+                 compile: bool | None = None):
+        import torch
+
+        if device == "cuda" and not torch_cuda_available():
+            raise UserError("--device cuda: PyTorch sees no CUDA device")
+        if path.suffix.lower() == ".onnx":
+            net, meta = net_from_onnx(path)
+        else:
+            net, meta, _ = load_torchscript(path, "cpu")
+            check_kind(path, meta)
+        super().__init__(path, meta, device)
+        self.backend = f"torch-{device}"
+        on_cuda = device == "cuda"
+        torch.backends.cudnn.benchmark = True       # the fastest conv algorithms for each shape
+        self.torch, self.dev = torch, torch.device(device)
+        self.dtype = torch.float16 if half and on_cuda else torch.float32
+        self.net = net.to(self.dev, self.dtype)
+        if compile is None:
+            compile = os.environ.get("STYLESTREAM_TORCH_COMPILE") == "1"
+        if compile and on_cuda:
+            self.net = torch.compile(self.net)
+        self.graphs = graphs and on_cuda and not compile
+        self._graphs: dict[tuple, tuple] = {}
+
+    def run(self, x):
+        """1×3×H×W tensor on the device, [0, 1] → stylized, in self.dtype; with graphs the result
+        lives in the graph's static buffer, valid until the next call of the same shape."""
+        torch = self.torch
+        with torch.no_grad():
+            if not self.graphs:
+                return self.net(x.to(self.dtype))
+            entry = self._graphs.get(tuple(x.shape)) or self._capture(tuple(x.shape))
+            static_in, static_out, graph = entry
+            static_in.copy_(x)
+            graph.replay()
+            return static_out
+
+    def _capture(self, shape: tuple):
+        torch = self.torch
+        static_in = torch.zeros(shape, device=self.dev, dtype=self.dtype)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):               # warm-up (cudnn autotuning) off the capture
+            for _ in range(3):
+                self.net(static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.net(static_in)
+        self._graphs[shape] = (static_in, static_out, graph)
+        return self._graphs[shape]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        outs = [self.run(torch.from_numpy(np.ascontiguousarray(b[None])).to(self.dev)).float().cpu().numpy()
+                for b in batch]
+        return np.concatenate(outs)
+
+
+class TorchStylizer(Stylizer):
+    """Stylizer whose frames stay on the GPU: upload through pinned memory, resize, net,
+    temporal blend and resize back on the device, one download of the finished frame."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        import torch
+
+        self.torch, self.pinned = torch, self.engine.dev.type == "cuda"
+        self._host_in: dict[tuple, object] = {}
+        self._host_out: dict[tuple, object] = {}
+
+    def temporal_parts(self, strength: float):
+        from stylestream.temporal_torch import TorchTemporal
+        return None, TorchTemporal(strength)
+
+    def _upload(self, frame: np.ndarray):
+        torch = self.torch
+        host = self._host_in.get(frame.shape)
+        if host is None:
+            host = self._host_in[frame.shape] = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=self.pinned)
+        host.numpy()[...] = frame
+        x = host.to(self.engine.dev, non_blocking=True)
+        return x.permute(2, 0, 1)[None].float().mul_(1 / 255)
+
+    def _download(self, y) -> np.ndarray:
+        torch = self.torch
+        img = (y[0].float() * 255 + 0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        host = self._host_out.get(tuple(img.shape))
+        if host is None:
+            host = self._host_out[tuple(img.shape)] = torch.empty(img.shape, dtype=torch.uint8, pin_memory=self.pinned)
+        host.copy_(img, non_blocking=True)
+        if self.pinned:
+            torch.cuda.current_stream().synchronize()
+        return host.numpy().copy()            # the pinned buffer is reused by the next frame
+
+    def __call__(self, frame: np.ndarray, motion=None, temporal=None) -> np.ndarray:
+        F = self.torch.nn.functional
+        h, w = frame.shape[:2]
+        pw, ph = processing_size(w, h, self.max_size, self.engine.multiple)
+        with self.torch.no_grad():
+            x = self._upload(frame)
+            small = x if (pw, ph) == (w, h) else F.interpolate(x, size=(ph, pw), mode="area")
+            y = self.engine.run(small)
+            if temporal is not None:
+                y = temporal(y.float(), small)
+            if (pw, ph) != (w, h):
+                y = F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False)
+            out = self._download(y)
+        return finish(out, frame, self.strength, self.keep_color)
