@@ -4,7 +4,7 @@
 
 For every checkpoint whose style has a reference (benchmarks/quality.py REFERENCES), the
 test photo is resized to the reference's size, stylized by the checkpoint's net in fp32
-PyTorch, quantized to 8 bits, and scored as `stylestream eval style` scores it (relative
+PyTorch (padded to a multiple of 4 and cropped, as the runtime does), quantized to 8 bits, and scored as `stylestream eval style` scores it (relative
 Gram distance over relu1_2…relu4_3 with the painting at 512 px, relu3_3 content distance).
 Per style, the pick is a checkpoint no worse than the references on both axes if any is,
 else the one whose worst ratio to the reference is lowest.
@@ -55,7 +55,9 @@ def main() -> None:
             ref = read_image(args.shared / "reference" / ref_name).unsqueeze(0).to(dev)
             h, w = ref.shape[-2:]
             content = photo_at(args.shared / "content" / "test" / photo, w, h).to(dev)
-            ours = (model(content).float().clamp(0, 1) * 255).round() / 255
+            # As the runtime does (stylizer.processing_plan): pad to a multiple of 4, crop back.
+            padded = torch.nn.functional.pad(content, (0, -w % 4, 0, -h % 4), mode="reflect")
+            ours = (model(padded)[..., :h, :w].float().clamp(0, 1) * 255).round() / 255
             painting_t = read_image(args.shared / "styles" / painting, 512).unsqueeze(0).to(dev)
             mine = style_distances(vgg, ours, content, painting_t)
             theirs = style_distances(vgg, ref, content, painting_t)

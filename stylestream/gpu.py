@@ -16,7 +16,7 @@ import numpy as np
 
 from stylestream.engine import Engine, check_kind, cuda_device_count, first_line, load_torchscript
 from stylestream.errors import UserError
-from stylestream.stylizer import Stylizer, finish, processing_size
+from stylestream.stylizer import Stylizer, finish, processing_plan
 
 
 def torch_cuda_available() -> bool:
@@ -191,11 +191,12 @@ class TorchStylizer(Stylizer):
     def __call__(self, frame: np.ndarray, motion=None, temporal=None) -> np.ndarray:
         F = self.torch.nn.functional
         h, w = frame.shape[:2]
-        pw, ph = processing_size(w, h, self.max_size, self.engine.multiple)
+        pw, ph, pad_r, pad_b = processing_plan(w, h, self.max_size, self.engine.multiple)
         with self.torch.no_grad():
             x = self._upload(frame)
             small = x if (pw, ph) == (w, h) else F.interpolate(x, size=(ph, pw), mode="area")
-            y = self.engine.run(small)
+            padded = F.pad(small, (0, pad_r, 0, pad_b), mode="reflect") if pad_r or pad_b else small
+            y = self.engine.run(padded)[..., :ph, :pw]
             if temporal is not None:
                 y = temporal(y.float(), small)
             if (pw, ph) != (w, h):

@@ -68,6 +68,33 @@ def test_processing_size(w, h, max_size, expected):
     assert processing_size(w, h, max_size, 4) == expected
 
 
+@pytest.mark.parametrize("w,h,max_size,expected", [
+    (640, 272, 640, (640, 272, 0, 0)), (510, 338, 510, (510, 338, 2, 2)), (65, 47, None, (65, 47, 3, 1)),
+    (1280, 720, 640, (640, 360, 0, 0)),
+])
+def test_processing_plan_pads_rather_than_resamples(w, h, max_size, expected):
+    from stylestream.stylizer import processing_plan
+
+    assert processing_plan(w, h, max_size, 4) == expected
+
+
+def test_odd_sized_frame_is_stylized_pixel_for_pixel(tiny_models):
+    import cv2
+    import torch
+
+    from stylestream.engine import load_engine
+    from stylestream.stylizer import Stylizer
+
+    frame = np.random.default_rng(3).integers(0, 256, (47, 65, 3), dtype=np.uint8)
+    out = Stylizer(load_engine(tiny_models["onnx"], "cpu"))(frame)
+    padded = cv2.copyMakeBorder(frame, 0, 1, 0, 3, cv2.BORDER_REFLECT_101)
+    with torch.no_grad():
+        ref = tiny_models["net"](torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255)[0]
+    ref = (ref.permute(1, 2, 0).numpy()[:47, :65] * 255 + 0.5).clip(0, 255).astype(np.uint8)
+    assert out.shape == frame.shape
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+
+
 def test_strength_and_preserve_color(tiny_models):
     from stylestream.engine import load_engine
     from stylestream.stylizer import Stylizer
