@@ -14,7 +14,7 @@ import torch
 
 from exports.formats import export_all
 from trainers.config import TrainConfig
-from trainers.fast_nst import load_checkpoint_model, model_metadata
+from trainers.fast_nst import load_checkpoint_model, model_metadata, steps_before
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,14 +23,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("out")
     p.add_argument("--style-image")
     args = p.parse_args(argv)
-    step = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["step"]
+    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    step = state["step"]
     model, saved = load_checkpoint_model(args.checkpoint)
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    before = state["extra"].get("steps_before")
+    before = steps_before(cfg.init) if before is None else before
     if args.style_image:
         cfg.style_image = args.style_image
     if not Path(cfg.style_image).is_file():
         raise SystemExit(f"style image not found: {cfg.style_image} (use --style-image)")
-    for variant, (path, diff) in export_all(model.float(), args.out, model_metadata(cfg, model, step)).items():
+    for variant, (path, diff) in export_all(model.float(), args.out, model_metadata(cfg, model, step, before)).items():
         print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
 
 

@@ -33,9 +33,23 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int) -> dict:
+def steps_before(init: str | None) -> int:
+    """Training steps behind an --init checkpoint, its own --init chain included."""
+    if not init or not Path(init).is_file():
+        return 0
+    state = torch.load(init, map_location="cpu", weights_only=False)
+    extra = state.get("extra", {})
+    before = extra.get("steps_before")
+    if before is None:
+        before = steps_before(extra.get("config", {}).get("init"))
+    return before + int(state.get("step", 0))
+
+
+def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int, before: int = 0) -> dict:
+    """`steps` counts every step behind the weights; a fine-tune (--init) also records its own."""
+    tuned = {"fine_tune_steps": step} if before else {}
     return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
-            "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": step,
+            "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": before + step, **tuned,
             "style_size": cfg.style_size, "content_weight": cfg.content_weight, "style_weight": cfg.style_weight,
             "temporal_weight": cfg.temporal_weight, **model.config()}
 
@@ -77,6 +91,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         if start_net.config() != model.config():
             raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
         model.load_state_dict(start_net.state_dict())
+    before = steps_before(cfg.init)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = services.grad_scaler(dev, cfg.precision)
     state = {"model": model, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
@@ -136,7 +151,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
             _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stop):
             services.save_checkpoint(ckpt_path, step, state,
-                                     extra={"model_config": model.config(), "config": asdict(cfg)})
+                                     extra={"model_config": model.config(), "config": asdict(cfg),
+                                            "steps_before": before})
     logger.close()
     elapsed = time.perf_counter() - start
     result = {"steps": step, "seconds": elapsed, "steps_per_second": (step - start_step) / max(elapsed, 1e-9),
@@ -144,7 +160,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     if rt.is_main and cfg.export:
         from exports.formats import export_all
         result["exports"] = {k: (str(p), d) for k, (p, d) in
-                             export_all(model.float(), cfg.out, model_metadata(cfg, model, step)).items()}
+                             export_all(model.float(), cfg.out, model_metadata(cfg, model, step, before)).items()}
     return result
 
 
