@@ -33,7 +33,7 @@ def net_from_onnx(path: Path):
     import torch
     from onnx import numpy_helper
 
-    from trainers.transformer_net import build
+    from trainers.transformer_net import InstanceNorm, build
 
     try:
         model = onnx.load(str(path))
@@ -53,8 +53,7 @@ def net_from_onnx(path: Path):
             inits[node.output[0]] = inits[node.input[0]]
     state = {k: inits[k] for k in net.state_dict() if k in inits}
     # The exporter renames instance-norm scales and shifts; they follow the modules' order.
-    norms = [name for name, m in net.named_modules() if isinstance(m, torch.nn.modules.instancenorm._InstanceNorm)
-             or type(m).__name__ == "InstanceNorm"]
+    norms = [name for name, m in net.named_modules() if isinstance(m, InstanceNorm)]
     nodes = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
     if len(norms) == len(nodes):
         for name, node in zip(norms, nodes):

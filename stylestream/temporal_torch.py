@@ -65,14 +65,19 @@ def _grid(h: int, w: int, device, dtype) -> torch.Tensor:
     return torch.stack([xs, ys])[None]          # 1×2×H×W pixel coordinates
 
 
+def resize_flow(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """A flow field at another resolution: vectors scaled, field resampled."""
+    sx, sy = w / flow.shape[-1], h / flow.shape[-2]
+    flow = torch.cat([flow[:, :1] * sx, flow[:, 1:] * sy], 1)
+    return F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
+
+
 def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Samples `image` at x + flow(x) (flow in pixels, 1×2×h×w, resized to the image if
     needed), replicating borders: the torch twin of temporal.warp."""
     n, _, h, w = image.shape
     if flow.shape[-2:] != (h, w):
-        sx, sy = w / flow.shape[-1], h / flow.shape[-2]
-        flow = torch.cat([flow[:, :1] * sx, flow[:, 1:] * sy], 1)
-        flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
+        flow = resize_flow(flow, h, w)
     pos = _grid(h, w, image.device, image.dtype) + flow.to(image.dtype)
     # grid_sample wants [-1, 1] with align_corners=True mapping -1 → pixel 0, 1 → pixel w-1.
     gx = pos[:, 0] * (2 / max(w - 1, 1)) - 1
@@ -102,9 +107,7 @@ def lucas_kanade(prev: torch.Tensor, cur: torch.Tensor, levels: int = 4, iterati
         if flow is None:
             flow = torch.zeros(1, 2, h, w, device=p.device, dtype=p.dtype)
         else:
-            sx, sy = w / flow.shape[-1], h / flow.shape[-2]
-            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-            flow = torch.cat([flow[:, :1] * sx, flow[:, 1:] * sy], 1)
+            flow = resize_flow(flow, h, w)
         for _ in range(iterations):
             moved = warp(p, flow)
             ix, iy = _sobel(moved)
