@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
 from exports.formats import export_all
 from trainers.config import TrainConfig
-from trainers.fast_nst import load_checkpoint_model, model_metadata, steps_before
+from trainers.fast_nst import checkpoint_steps, load_checkpoint_model, model_metadata
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,12 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("out")
     p.add_argument("--style-image")
     args = p.parse_args(argv)
-    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    step = state["step"]
+    if not Path(args.checkpoint).is_file():
+        raise SystemExit(f"checkpoint not found: {args.checkpoint}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     model, saved = load_checkpoint_model(args.checkpoint)
+    step, before = checkpoint_steps(args.checkpoint)
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
-    before = state["extra"].get("steps_before")
-    before = steps_before(cfg.init) if before is None else before
     if args.style_image:
         cfg.style_image = args.style_image
     if not Path(cfg.style_image).is_file():

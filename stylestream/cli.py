@@ -160,8 +160,9 @@ def _backend(device: str, backend: str) -> tuple[str, str]:
     from stylestream.engine import gpu_available
     from stylestream.gpu import torch_cuda_available
 
-    if backend == "onnxruntime" or (backend == "auto" and (device == "cpu" or gpu_available())):
-        return "onnxruntime", "cuda" if device != "cpu" and gpu_available() else "cpu"
+    ort_gpu = device != "cpu" and gpu_available()
+    if backend == "onnxruntime" or (backend == "auto" and (device == "cpu" or ort_gpu)):
+        return "onnxruntime", "cuda" if ort_gpu else "cpu"
     if device != "cpu" and torch_cuda_available():
         return "torch", "cuda"
     if device == "cuda":

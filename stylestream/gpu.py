@@ -167,11 +167,14 @@ class TorchStylizer(Stylizer):
         from stylestream.temporal_torch import TorchTemporal
         return None, TorchTemporal(strength)
 
+    def _host_buffer(self, buffers: dict, shape: tuple):
+        """A uint8 host buffer kept per shape, page-locked on CUDA so copies run asynchronously."""
+        if shape not in buffers:
+            buffers[shape] = self.torch.empty(shape, dtype=self.torch.uint8, pin_memory=self.pinned)
+        return buffers[shape]
+
     def _upload(self, frame: np.ndarray):
-        torch = self.torch
-        host = self._host_in.get(frame.shape)
-        if host is None:
-            host = self._host_in[frame.shape] = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=self.pinned)
+        host = self._host_buffer(self._host_in, frame.shape)
         host.numpy()[...] = frame
         x = host.to(self.engine.dev, non_blocking=True)
         return x.permute(2, 0, 1)[None].float().mul_(1 / 255)
@@ -179,9 +182,7 @@ class TorchStylizer(Stylizer):
     def _download(self, y) -> np.ndarray:
         torch = self.torch
         img = (y[0].float() * 255 + 0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
-        host = self._host_out.get(tuple(img.shape))
-        if host is None:
-            host = self._host_out[tuple(img.shape)] = torch.empty(img.shape, dtype=torch.uint8, pin_memory=self.pinned)
+        host = self._host_buffer(self._host_out, tuple(img.shape))
         host.copy_(img, non_blocking=True)
         if self.pinned:
             torch.cuda.current_stream().synchronize()

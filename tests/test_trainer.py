@@ -101,8 +101,8 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
     start, _ = load_checkpoint_model(ckpt)
     tuned = train(_cfg(tiny_data, tmp_path / "b", steps=1, lr=0.0, init=str(ckpt), style_weight=1e9))
     assert tuned["history"][0]["step"] == 1
-    from trainers.fast_nst import steps_before
-    assert steps_before(str(tmp_path / "b" / "run" / "checkpoint.pt")) == result["steps"] + 1
+    from trainers.fast_nst import checkpoint_steps
+    assert checkpoint_steps(tmp_path / "b" / "run" / "checkpoint.pt") == (1, result["steps"])
     after, _ = load_checkpoint_model(tmp_path / "b" / "run" / "checkpoint.pt")
     for a, b in zip(start.state_dict().values(), after.state_dict().values()):
         torch.testing.assert_close(a, b)       # lr 0: the weights are exactly the --init ones

@@ -33,16 +33,16 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def steps_before(init: str | None) -> int:
-    """Training steps behind an --init checkpoint, its own --init chain included."""
-    if not init or not Path(init).is_file():
-        return 0
-    state = torch.load(init, map_location="cpu", weights_only=False)
+def checkpoint_steps(path: str | Path | None) -> tuple[int, int]:
+    """(a checkpoint's own step, the steps behind the --init chain it started from)."""
+    if not path or not Path(path).is_file():
+        return 0, 0
+    state = torch.load(path, map_location="cpu", weights_only=False)
     extra = state.get("extra", {})
     before = extra.get("steps_before")
-    if before is None:
-        before = steps_before(extra.get("config", {}).get("init"))
-    return before + int(state.get("step", 0))
+    if before is None:  # older checkpoints: follow their --init chain
+        before = sum(checkpoint_steps(extra.get("config", {}).get("init")))
+    return int(state.get("step", 0)), before
 
 
 def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int, before: int = 0) -> dict:
@@ -91,7 +91,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         if start_net.config() != model.config():
             raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
         model.load_state_dict(start_net.state_dict())
-    before = steps_before(cfg.init)
+    before = sum(checkpoint_steps(cfg.init))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = services.grad_scaler(dev, cfg.precision)
     state = {"model": model, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
