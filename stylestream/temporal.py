@@ -27,7 +27,10 @@ import cv2
 import numpy as np
 
 FLOW_SIDE = 320          # flow is estimated with the longer side at most this many pixels
-CUT_THRESHOLD = 0.45     # fraction of untrustworthy pixels that means a new shot
+# A new shot leaves almost no consistent pixel: on bikes.mp4's five cuts 0.6–8.6 % of the
+# mask is trusted. Fast motion leaves far more (43–58 % on its fastest frames), and is still
+# worth blending where the mask trusts it: a reset there costs stability for nothing.
+CUT_TRUSTED = 0.3        # a frame with a smaller trusted fraction starts a new shot
 
 
 @dataclass
@@ -103,7 +106,7 @@ class FlowEstimator:
         backward = self.dis.calc(gray, prev, None)
         forward = self.dis.calc(prev, gray, None)
         mask = consistency_mask(backward, forward)
-        cut = float(mask.mean()) < 1.0 - CUT_THRESHOLD
+        cut = float(mask.mean()) < CUT_TRUSTED
         return Motion(backward, mask, cut)
 
 

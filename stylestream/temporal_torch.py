@@ -17,11 +17,9 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from stylestream.temporal import CUT_TRUSTED  # the same scene-cut rule as the CPU path
+
 FLOW_SIDE = 480          # the GPU can afford a finer flow than the CPU's 320
-# A scene cut leaves almost no consistent pixel (< 1 % measured between clips). Lucas–Kanade's
-# mask is noisier than DIS's on hard frames (12 % of bikes.mp4's frames fall under the CPU
-# path's 55 %), so this path calls a cut only under 30 %.
-CUT_MASK = 0.3
 
 
 # Kernels are made once per device: a CUDA graph capture may not copy from the host.
@@ -201,7 +199,7 @@ class TorchTemporal:
         forward = lucas_kanade(gray, prev_gray)
         mask = consistency_mask(backward, forward)
         # A scene cut zeroes the weight on the device: no host round trip to decide it.
-        keep = (mask.mean() >= CUT_MASK).to(mask.dtype)
+        keep = (mask.mean() >= CUT_TRUSTED).to(mask.dtype)
         h, w = stylized.shape[-2:]
         m = F.interpolate(mask, size=(h, w), mode="bilinear", align_corners=False) * (self.strength * keep)
         warped = warp(prev, backward, mode="bicubic")

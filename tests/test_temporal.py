@@ -65,6 +65,23 @@ def test_hard_cut_resets():
     assert np.array_equal(blender(styled, motion), styled)
 
 
+def test_half_the_frame_untrusted_is_not_a_cut():
+    """Fast motion can leave half a frame untrusted (bikes.mp4: 43–58 %), unlike a cut (< 9 %):
+    the trusted half must keep its history rather than the whole frame being reset."""
+    a, b = _texture(96, 128, 5), _texture(96, 128, 6)
+    prev, cur = a.copy(), a.copy()
+    cur[:, :64] = b[:, :64]                                                 # left half: new content
+    flow = FlowEstimator()
+    flow(prev)
+    motion = flow(cur)
+    assert 0.3 < motion.mask.mean() < 0.6
+    assert not motion.cut
+    blender = TemporalBlender(1.0)
+    blender(np.full_like(a, 200), FlowEstimator()(prev))
+    out = blender(np.full_like(a, 20), motion)
+    assert np.abs(out[:, 80:].astype(int) - 200).mean() < 30                # unchanged half: history kept
+
+
 def test_video_with_and_without_temporal(tmp_path, tiny_models):
     import json
 
