@@ -117,6 +117,37 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
     assert meta["steps"] == str(result["steps"]) and meta["style_weight"] == "10000000000.0"
 
 
+def test_distillation_needs_no_vgg_and_pulls_the_student_to_the_teacher(tiny_data, tmp_path, monkeypatch):
+    """--teacher with zero content and style weights: no VGG is loaded (the weights path is
+    bogus here), and the compact student's output moves towards the teacher's, which is
+    given as one of our ONNX exports."""
+    from exports.formats import export_onnx
+    from exports.metadata import read_metadata
+    from trainers.fast_nst import load_teacher, train
+    from trainers.transformer_net import TransformerNet
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    torch.manual_seed(1)
+    teacher = TransformerNet(width=4, res_blocks=1).eval()
+    teacher_file = tmp_path / "teacher.onnx"
+    export_onnx(teacher, teacher_file, {"kind": "stylestream.style", "name": "t", **teacher.config()})
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        target = load_teacher(teacher_file)(x)
+        torch.testing.assert_close(target, teacher(x), atol=1e-5, rtol=1e-4)
+
+    kw = dict(arch="compact", width=8, teacher=str(teacher_file), content_weight=0.0, style_weight=0.0,
+              distill_weight=1.0, vgg_weights=str(tmp_path / "no-such-vgg.pth"), lr=1e-2)
+    result = train(_cfg(tiny_data, tmp_path, steps=60, export=True, **kw))
+    h = result["history"]
+    assert np.mean([r["distill"] for r in h[-5:]]) < 0.6 * h[0]["distill"], (h[0], h[-5:])
+    assert all(r["style"] == 0 and r["content"] == 0 for r in h)
+    meta = read_metadata(tmp_path / "m.onnx")
+    assert meta["teacher"] == "teacher.onnx" and meta["arch"] == "compact"
+    with pytest.raises(ValueError, match="nothing to learn"):
+        train(_cfg(tiny_data, tmp_path / "b", steps=1, content_weight=0.0, style_weight=0.0))
+
+
 def test_zoo_jobs_become_trainer_commands(tmp_path):
     import argparse
 

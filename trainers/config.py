@@ -67,6 +67,8 @@ class TrainConfig(ServiceOptions):
     width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)
     res_blocks: int = 5
     init: str | None = None          # start from this checkpoint's or model file's weights (fine-tuning)
+    teacher: str | None = None       # distil: a trained net (checkpoint or our .onnx) whose outputs to match
+    distill_weight: float = 1e5      # weight of the L1 distance to the teacher's output
     log_every: int = 10
 
 
@@ -93,6 +95,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks)
     p.add_argument("--init", help="fine-tune: start from the net in this checkpoint (e.g. at another --style-weight)")
+    p.add_argument("--teacher", help="distil from this trained net (training checkpoint or stylestream .onnx), "
+                   "e.g. the full net of the same style; --content-weight 0 --style-weight 0 skips VGG entirely")
+    p.add_argument("--distill-weight", type=float, default=d.distill_weight,
+                   help="weight of the L1 distance to the teacher's output")
     add_service_arguments(p, d)
 
 

@@ -15,12 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from exports.metadata import STYLE_KIND
 from trainers import services
 from trainers.config import TrainConfig, add_arguments, config_from_args
 from trainers.data import ImageFolderSampler, read_image
-from trainers.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures, load_vgg16_features
+from trainers.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures, load_vgg16_features, total_variation
 from trainers.temporal_loss import TemporalLoss
 from trainers.transformer_net import build, from_config
 
@@ -51,7 +52,8 @@ def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int, before: 
     return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
             "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": before + step, **tuned,
             "style_size": cfg.style_size, "content_weight": cfg.content_weight, "style_weight": cfg.style_weight,
-            "temporal_weight": cfg.temporal_weight, **model.config()}
+            "temporal_weight": cfg.temporal_weight, **model.config(),
+            **({"teacher": Path(cfg.teacher).name, "distill_weight": cfg.distill_weight} if cfg.teacher else {})}
 
 
 def _sample_photos(sampler: ImageFolderSampler, size: int, count: int = 4) -> torch.Tensor:
@@ -75,13 +77,19 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     dev = rt.device
     channels_last = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
 
-    style = read_image(cfg.style_image, max_side=cfg.style_size).unsqueeze(0).to(dev)
-    vgg = VGGFeatures(load_vgg16_features(cfg.vgg_weights)).to(dev, memory_format=channels_last)
     if len(cfg.style_layer_weights) != len(STYLE_LAYERS):
         raise ValueError(f"--style-layer-weights needs {len(STYLE_LAYERS)} values")
-    loss_fn = PerceptualLoss(vgg, style, style_layers=dict(zip(STYLE_LAYERS, cfg.style_layer_weights)),
-                             content_weight=cfg.content_weight, style_weight=cfg.style_weight,
-                             tv_weight=cfg.tv_weight).to(dev)
+    # Pure distillation (content and style weights 0) needs no VGG: a step costs a fraction.
+    perceptual = cfg.content_weight > 0 or cfg.style_weight > 0
+    if not perceptual and not cfg.teacher:
+        raise ValueError("--content-weight and --style-weight are both 0 and there is no --teacher: nothing to learn")
+    if perceptual:
+        style = read_image(cfg.style_image, max_side=cfg.style_size).unsqueeze(0).to(dev)
+        vgg = VGGFeatures(load_vgg16_features(cfg.vgg_weights)).to(dev, memory_format=channels_last)
+        loss_fn = PerceptualLoss(vgg, style, style_layers=dict(zip(STYLE_LAYERS, cfg.style_layer_weights)),
+                                 content_weight=cfg.content_weight, style_weight=cfg.style_weight,
+                                 tv_weight=cfg.tv_weight).to(dev)
+    teacher = load_teacher(cfg.teacher).to(dev, memory_format=channels_last) if cfg.teacher else None
     temporal = TemporalLoss(cfg.temporal_weight) if cfg.temporal_weight > 0 else None
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
     sizes = {"width": cfg.width} if cfg.width else {}
@@ -115,16 +123,20 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         x = sampler.batch(step, cfg.batch, rt.rank).to(dev).contiguous(memory_format=channels_last)
         with services.autocast(dev, cfg.precision):
             with torch.no_grad():
-                content_features = vgg(x)
+                content_features = vgg(x) if perceptual else None
+                target = teacher(x) if teacher is not None else None
             if temporal is None:
                 y = ddp_model(x)
             else:  # one forward for both copies: instance norm keeps the samples independent
                 motion_rng = torch.Generator().manual_seed(hash((cfg.seed, step, rt.rank, 1)) & 0x7FFF_FFFF_FFFF)
                 x_moved, grid, mask = temporal.pair(x, motion_rng)
                 y, y_moved = ddp_model(torch.cat([x, x_moved])).chunk(2)
-            losses = loss_fn(y, content_features=content_features)
-            losses["temporal"] = temporal(y, y_moved, grid, mask) if temporal else torch.zeros((), device=dev)
-            losses["total"] = losses["total"] + losses["temporal"]
+            losses = loss_fn(y, content_features=content_features) if perceptual else _tv_only(y, cfg.tv_weight)
+            zero = torch.zeros((), device=dev)
+            losses["temporal"] = temporal(y, y_moved, grid, mask) if temporal else zero
+            losses["distill"] = cfg.distill_weight * F.l1_loss(y.float(), target.float()) if teacher is not None \
+                else zero
+            losses["total"] = losses["total"] + losses["temporal"] + losses["distill"]
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()
         scaler.unscale_(optimizer)
@@ -140,12 +152,13 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         step += 1
         stop = services.time_is_up(start, cfg.max_minutes, rt)
 
-        names = ("total", "content", "style", "tv", "temporal")
+        names = ("total", "content", "style", "tv", "temporal", "distill")
         scalars = torch.stack([losses[k].detach().float() for k in names])
         scalars = services.mean_across_ranks(scalars, rt)
         record = dict(zip(names, scalars.tolist()), step=step)
         history.append(record)
-        logger.step(step, {k: record[k] for k in ("total", "content", "style", *(("temporal",) if temporal else ()))})
+        logger.step(step, {k: record[k] for k in ("total", "content", "style", *(("temporal",) if temporal else ()),
+                                                  *(("distill",) if teacher is not None else ()))})
 
         if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps or stop):
             _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
@@ -164,6 +177,13 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     return result
 
 
+def _tv_only(y: torch.Tensor, tv_weight: float) -> dict[str, torch.Tensor]:
+    """The perceptual loss's terms when it is off (pure distillation): only total variation."""
+    zero = y.new_zeros((), dtype=torch.float32)
+    tv = tv_weight * total_variation(y.float())
+    return {"content": zero, "style": zero, "tv": tv, "total": tv}
+
+
 @torch.no_grad()
 def _write_samples(model, photos, path: Path, logger: services.Logger, step: int) -> None:
     was_training = model.training
@@ -179,6 +199,18 @@ def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     model = from_config(state["extra"]["model_config"])
     model.load_state_dict(state["state/model"])
     return model.eval(), state["extra"]["config"]
+
+
+def load_teacher(path: str | Path) -> torch.nn.Module:
+    """A trained transform net to distil from, frozen: a training checkpoint or one of our ONNX exports."""
+    if not Path(path).is_file():
+        raise ValueError(f"--teacher {path}: not found")
+    if Path(path).suffix.lower() == ".onnx":
+        from stylestream.gpu import net_from_onnx
+        net, _ = net_from_onnx(Path(path))
+    else:
+        net, _ = load_checkpoint_model(path)
+    return net.eval().requires_grad_(False)
 
 
 def main(argv: list[str] | None = None) -> None:
