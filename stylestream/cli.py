@@ -170,7 +170,9 @@ def _backend(device: str, backend: str) -> tuple[str, str]:
     return backend if backend == "torch" else "onnxruntime", "cpu"
 
 
-def _stylizer(args, style: str | None, image_default: int | None = None):
+def _stylizer(args, style: str | None, image_default: int | None = None, throughput: bool = False):
+    """`throughput`: a video file, where several frames may be stylized at once (latency
+    does not matter); a camera or an image wants each frame as fast as possible."""
     from stylestream.engine import check_model_file, load_engine
     from stylestream.stylizer import Stylizer
     from stylestream.zoo import resolve_style
@@ -183,7 +185,7 @@ def _stylizer(args, style: str | None, image_default: int | None = None):
         from stylestream.gpu import TorchEngine, TorchStylizer
         engine = TorchEngine(check_model_file(path, args.device), device=device)
         return TorchStylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
-    engine = load_engine(path, args.device)
+    engine = load_engine(path, args.device, frames_at_once=throughput)
     return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
 
 
@@ -196,7 +198,7 @@ def cmd_video(args) -> int:
 
     if not 0 <= args.crf <= 51:
         raise UserError("--crf must be between 0 and 51")
-    stylizer = _stylizer(args, args.style)
+    stylizer = _stylizer(args, args.style, throughput=True)
     s = stylize_video(args.input, args.output, stylizer, crf=args.crf,
                       progress=not (args.no_progress or args.json), temporal_strength=_temporal_strength(args))
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "

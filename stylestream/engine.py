@@ -2,12 +2,13 @@
 
 An engine takes a float32 NCHW RGB batch in [0, 1] of any height and width that are a
 multiple of `engine.multiple` and returns the stylized batch, same shape and range. The
-returned array may be reused by the next call: copy or convert it before calling again.
+returned array may be reused by the same thread's next call: copy or convert it first.
 """
 from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,7 @@ KIND_USES = {STYLE_KIND: "stylestream video, webcam or image", GENERATOR_KIND: "
 
 class Engine:
     backend = "?"
+    concurrent_calls = 1     # how many frames may be in __call__ at once, from different threads
 
     def __init__(self, path: Path, metadata: dict[str, str], device: str):
         self.path, self.metadata, self.device = path, metadata, device
@@ -112,7 +114,7 @@ def onnx_session(path: Path, device: str = "auto", threads: int | None = None):
 class OnnxEngine(Engine):
     backend = "onnxruntime"
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None, concurrent_calls: int = 1):
         self.session, on_gpu = onnx_session(path, device, threads)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         check_kind(path, meta)
@@ -125,19 +127,26 @@ class OnnxEngine(Engine):
         super().__init__(path, meta, "cuda" if on_gpu else "cpu")
 
         # CPU: bind the input in place and write into an output buffer kept per shape, so a
-        # video's frames allocate nothing (engine output is valid until the next call).
-        self._binding = self.session.io_binding() if not on_gpu else None
-        self._outputs: dict[tuple, np.ndarray] = {}
+        # video's frames allocate nothing (engine output is valid until the same thread's
+        # next call). Bindings and buffers are per thread: a session may run several frames
+        # at once, and on a few cores single-threaded runs side by side beat one run split
+        # across the cores (no barrier after every operator).
+        self.on_gpu = on_gpu
+        self.concurrent_calls = 1 if on_gpu else max(1, concurrent_calls)
+        self._local = threading.local()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        if self._binding is None:
+        if self.on_gpu:
             return self.session.run([self.output_name], {self.input_name: batch})[0]
-        out = self._outputs.get(batch.shape)
+        local = self._local
+        if not hasattr(local, "binding"):
+            local.binding, local.outputs = self.session.io_binding(), {}
+        out = local.outputs.get(batch.shape)
         if out is None:
-            out = self._outputs[batch.shape] = np.empty(batch.shape, np.float32)
-        self._binding.bind_cpu_input(self.input_name, np.ascontiguousarray(batch, dtype=np.float32))
-        self._binding.bind_output(self.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
-        self.session.run_with_iobinding(self._binding)
+            out = local.outputs[batch.shape] = np.empty(batch.shape, np.float32)
+        local.binding.bind_cpu_input(self.input_name, np.ascontiguousarray(batch, dtype=np.float32))
+        local.binding.bind_output(self.output_name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
+        self.session.run_with_iobinding(local.binding)
         return out
 
 
@@ -199,9 +208,24 @@ def check_model_file(path: str | Path, device: str) -> Path:
     return path
 
 
-def load_engine(path: str | Path, device: str = "auto") -> Engine:
-    """Opens a style model by file type; every failure is a UserError with one clear line."""
+def load_engine(path: str | Path, device: str = "auto", frames_at_once: bool = False) -> Engine:
+    """Opens a style model by file type; every failure is a UserError with one clear line.
+    `frames_at_once`: for throughput (video files) rather than latency (webcam, images), an
+    ONNX model on the CPU runs one frame per core, each single-threaded (cpu_frames())."""
     path = check_model_file(path, device)
     if path.suffix.lower() == ".onnx":
+        if frames_at_once:
+            frames, threads = cpu_frames()
+            return OnnxEngine(path, device, threads=threads, concurrent_calls=frames)
         return OnnxEngine(path, device)
     return TorchScriptEngine(path, device)
+
+
+def cpu_frames(cores: int | None = None) -> tuple[int, int]:
+    """(frames in flight, threads per frame) for throughput on this many cores. One frame per
+    core up to four; beyond that each frame gets several threads rather than more frames
+    (memory and latency grow with the frames in flight). On the 2-core machine here, two
+    single-threaded runs gave bikes.mp4 end to end 19.3 FPS against 18.1 with one 2-thread run."""
+    cores = cores or os.cpu_count() or 1
+    frames = min(cores, 4)
+    return frames, max(1, cores // frames)

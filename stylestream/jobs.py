@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from stylestream.errors import UserError
@@ -63,13 +64,18 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
     except BaseException:
         source.close()
         raise
-    if temporal_strength is None:
-        job = VideoJob(source, sink, lambda item: stylizer(item.image))
+    flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
+    if stylizer.frames_at_once > 1:
+        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled),
+                       motion=flow, infer=stylizer.infer, frames_at_once=stylizer.frames_at_once)
     else:
-        flow, blender = stylizer.temporal_parts(temporal_strength)
         job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender), motion=flow)
     bar = _progress(source.declared_frames, progress)
     job.on_frame = lambda n: bar.update(1)
+    # The job's stages already keep the cores busy; OpenCV's own worker threads would only
+    # contend with them, and they make DIS flow (so the blended video) differ run to run.
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(0)
     start = time.perf_counter()
     try:
         with stop_on_signals(job.stop) as caught:
@@ -80,6 +86,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
         sink.abort()
         raise
     finally:
+        cv2.setNumThreads(cv_threads)
         bar.close()
         source.close()
     seconds = time.perf_counter() - start

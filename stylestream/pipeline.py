@@ -2,13 +2,17 @@
 
 Decoding and encoding (PyAV, which releases the GIL) overlap inference (ONNX Runtime or
 PyTorch, which do too). Bounded queues between the stages keep memory flat: a fast
-decoder waits for the engine instead of filling RAM.
+decoder waits for the engine instead of filling RAM. Where the engine can take several
+frames at once (ONNX Runtime on the CPU), the infer stage runs that many frames ahead in a
+small pool, and finishes them (temporal blend, resize) strictly in order.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -69,8 +73,10 @@ class Stage:
 class VideoJob:
     source: VideoFileSource
     sink: VideoFileSink
-    process: Callable                       # VideoItem → stylized image
+    process: Callable                       # VideoItem → stylized image, in frame order
     motion: Callable | None = None          # image → temporal.Motion, run in the decode thread
+    infer: Callable | None = None           # image → engine output, run ahead into item.styled
+    frames_at_once: int = 1                 # how many `infer` calls may run at once
     stop: threading.Event = field(default_factory=threading.Event)
     on_frame: Callable[[int], None] | None = None
     queue_size: int = 8
@@ -106,16 +112,31 @@ class VideoJob:
 
     def _stylize(self, items: Iterable):
         # Stopping drops frames decoded but not yet stylized; every stylized one is written.
-        for item in items:
-            if self.stop.is_set():
-                return
-            if isinstance(item, VideoItem):
-                t0 = time.perf_counter()
-                image = self.process(item)
-                self.infer_seconds += time.perf_counter() - t0
-                yield item, image
-            else:
-                yield item
+        ahead = self.frames_at_once if self.infer is not None else 0
+        pool = ThreadPoolExecutor(ahead, thread_name_prefix="engine") if ahead else None
+        pending: deque = deque()      # items in arrival order, video ones with inference under way
+        try:
+            for item in items:
+                if self.stop.is_set():
+                    return
+                if pool is not None and isinstance(item, VideoItem):
+                    item.styled = pool.submit(self.infer, item.image)
+                pending.append(item)
+                while pending and sum(isinstance(i, VideoItem) for i in pending) > max(ahead - 1, 0):
+                    yield self._finish(pending.popleft())
+            while pending and not self.stop.is_set():
+                yield self._finish(pending.popleft())
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _finish(self, item):
+        if not isinstance(item, VideoItem):
+            return item
+        t0 = time.perf_counter()
+        image = self.process(item)
+        self.infer_seconds += time.perf_counter() - t0
+        return item, image
 
     def stage_fps(self) -> dict[str, float]:
         def fps(seconds: float) -> float:

@@ -27,6 +27,7 @@ class VideoItem:
     pts: int | None
     time_base: Fraction | None
     motion: object = None        # temporal.Motion relative to the previous frame, when asked for
+    styled: object = None        # the engine's output (or its Future) when inference ran ahead
 
 
 @dataclass

@@ -68,10 +68,14 @@ class Stylizer:
         from stylestream.temporal import FlowEstimator
         return FlowEstimator(), TemporalBlender(strength)
 
-    def __call__(self, frame: np.ndarray, motion: Motion | None = None,
-                 temporal: TemporalBlender | None = None) -> np.ndarray:
-        """Stylizes one frame; with `temporal` and the frame's `motion`, the previous output is
-        warped and blended in at the processing size, before scaling back (the cheapest place)."""
+    @property
+    def frames_at_once(self) -> int:
+        """How many frames `infer` may work on at once (from different threads)."""
+        return self.engine.concurrent_calls
+
+    def infer(self, frame: np.ndarray) -> np.ndarray:
+        """The engine's part: the frame stylized at the processing size (uint8, its own array).
+        Frames are independent here, so a video job may run several at once."""
         h, w = frame.shape[:2]
         pw, ph, pad_r, pad_b = processing_plan(w, h, self.max_size, self.engine.multiple)
         small = frame if (pw, ph) == (w, h) else cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA)
@@ -80,11 +84,22 @@ class Stylizer:
         batch = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32)
         batch *= 1.0 / 255.0
         out = self.engine(batch)[0][:, :ph, :pw]
-        out = (out.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        return (out.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+
+    def __call__(self, frame: np.ndarray, motion: Motion | None = None,
+                 temporal: TemporalBlender | None = None, styled=None) -> np.ndarray:
+        """Stylizes one frame; with `temporal` and the frame's `motion`, the previous output is
+        warped and blended in at the processing size, before scaling back (the cheapest place).
+        `styled`: this frame's `infer` result (or a Future of it) when it ran ahead."""
+        h, w = frame.shape[:2]
+        if styled is None:
+            out = self.infer(frame)
+        else:
+            out = styled.result() if hasattr(styled, "result") else styled
         if temporal is not None and motion is not None:
             if hasattr(motion, "result"):  # a Future: the flow was computed beside inference
                 motion = motion.result()
             out = temporal(out, motion)
-        if (pw, ph) != (w, h):
+        if out.shape[:2] != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return finish(out, frame, self.strength, self.keep_color)

@@ -130,3 +130,44 @@ def test_audio_codecs_across_containers(tmp_path, tiny_models, container, codec,
     assert got["audio_codec"] == ("aac" if codec == "pcm_alaw" else probe(src)["audio_codec"])
     if codec == "pcm_alaw":  # re-encoded audio still covers the clip
         assert got["audio_packets"][-1][1] > 1.0
+
+
+@pytest.mark.parametrize("temporal", [0.8, None])
+def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temporal, monkeypatch):
+    """Several frames in flight (the CPU's throughput mode) must write exactly the frames that
+    one frame at a time does, in the same order, the temporal blend in sequence. Compared as
+    handed to the encoder: libx264's frame threads may round a frame differently run to run."""
+    import numpy as np
+
+    from stylestream import sinks
+    from stylestream.engine import OnnxEngine
+    from stylestream.jobs import stylize_video
+    from stylestream.stylizer import Stylizer
+
+    written: list[np.ndarray] = []
+    real_write = sinks.VideoFileSink.write
+    monkeypatch.setattr(sinks.VideoFileSink, "write",
+                        lambda self, image, *a, **k: (written.append(image.copy()), real_write(self, image, *a, **k)))
+    src = make_clip(tmp_path / "moving.mp4", width=96, height=64, frames=20, audio=True)
+    outs = {}
+    for frames in (1, 3):
+        written.clear()
+        engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1, concurrent_calls=frames)
+        stylizer = Stylizer(engine, 640)
+        assert stylizer.frames_at_once == frames
+        out = tmp_path / f"out{frames}.mp4"
+        summary = stylize_video(str(src), str(out), stylizer, progress=False, temporal_strength=temporal)
+        assert summary["frames"] == probe(out)["frames"] == 20
+        outs[frames] = list(written)
+    assert len(outs[1]) == len(outs[3]) == 20
+    diffs = [int(np.abs(a.astype(int) - b).max()) for a, b in zip(outs[1], outs[3])]
+    assert not any(diffs), diffs
+    assert [p for p, _ in probe(tmp_path / "out3.mp4")["audio_packets"]] == \
+        [p for p, _ in probe(src)["audio_packets"]]
+
+
+def test_cpu_frames_in_flight():
+    from stylestream.engine import cpu_frames
+    assert cpu_frames(1) == (1, 1)
+    assert cpu_frames(2) == (2, 1)
+    assert cpu_frames(16) == (4, 4)
