@@ -17,7 +17,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from stylestream.temporal import CUT_TRUSTED  # the same scene-cut rule as the CPU path
+from stylestream.temporal import CUT_TRUSTED, TemporalBlender  # the CPU path's rules
 
 FLOW_SIDE = 480          # the GPU can afford a finer flow than the CPU's 320
 
@@ -170,7 +170,7 @@ class TorchTemporal:
     kernels one by one from Python costs more than running them."""
 
     DETAIL_SIGMA = 1.0
-    MAX_GAIN = 2.5
+    MAX_GAIN = TemporalBlender.MAX_GAIN
 
     def __init__(self, strength: float = 0.8, keep_detail: bool = True, flow_side: int = FLOW_SIDE,
                  graphs: bool = True):
