@@ -225,7 +225,8 @@ def cpu_frames(cores: int | None = None) -> tuple[int, int]:
     """(frames in flight, threads per frame) for throughput on this many cores. One frame per
     core up to four; beyond that each frame gets several threads rather than more frames
     (memory and latency grow with the frames in flight). On the 2-core machine here, two
-    single-threaded runs gave bikes.mp4 end to end 19.3 FPS against 18.1 with one 2-thread run."""
+    single-threaded runs gave bikes.mp4 end to end 19.3 FPS against 18.1 with one 2-thread
+    run (a prototype; docs/benchmarks.md has the benchmark's figures)."""
     cores = cores or os.cpu_count() or 1
     frames = min(cores, 4)
     return frames, max(1, cores // frames)
