@@ -185,7 +185,7 @@ def _stylizer(args, style: str | None, image_default: int | None = None, through
         from stylestream.gpu import TorchEngine, TorchStylizer
         engine = TorchEngine(check_model_file(path, args.device), device=device)
         return TorchStylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
-    engine = load_engine(path, args.device, frames_at_once=throughput)
+    engine = load_engine(path, args.device, throughput=throughput)
     return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
 
 

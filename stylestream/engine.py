@@ -208,13 +208,13 @@ def check_model_file(path: str | Path, device: str) -> Path:
     return path
 
 
-def load_engine(path: str | Path, device: str = "auto", frames_at_once: bool = False) -> Engine:
+def load_engine(path: str | Path, device: str = "auto", throughput: bool = False) -> Engine:
     """Opens a style model by file type; every failure is a UserError with one clear line.
-    `frames_at_once`: for throughput (video files) rather than latency (webcam, images), an
-    ONNX model on the CPU runs one frame per core, each single-threaded (cpu_frames())."""
+    `throughput`: for video files rather than latency (webcam, images), an ONNX model on
+    the CPU takes one frame per core, each single-threaded (cpu_frames())."""
     path = check_model_file(path, device)
     if path.suffix.lower() == ".onnx":
-        if frames_at_once:
+        if throughput:
             frames, threads = cpu_frames()
             return OnnxEngine(path, device, threads=threads, concurrent_calls=frames)
         return OnnxEngine(path, device)
