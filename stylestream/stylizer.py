@@ -52,6 +52,11 @@ def finish(styled: np.ndarray, source: np.ndarray, strength: float, keep_color: 
     return styled
 
 
+def _ready(value):
+    """A value, or a Future's result: flow and inference may have run in other threads."""
+    return value.result() if hasattr(value, "result") else value
+
+
 @dataclass
 class Stylizer:
     engine: Engine
@@ -92,14 +97,9 @@ class Stylizer:
         warped and blended in at the processing size, before scaling back (the cheapest place).
         `styled`: this frame's `infer` result (or a Future of it) when it ran ahead."""
         h, w = frame.shape[:2]
-        if styled is None:
-            out = self.infer(frame)
-        else:
-            out = styled.result() if hasattr(styled, "result") else styled
+        out = self.infer(frame) if styled is None else _ready(styled)
         if temporal is not None and motion is not None:
-            if hasattr(motion, "result"):  # a Future: the flow was computed beside inference
-                motion = motion.result()
-            out = temporal(out, motion)
+            out = temporal(out, _ready(motion))
         if out.shape[:2] != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return finish(out, frame, self.strength, self.keep_color)
