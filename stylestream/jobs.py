@@ -66,7 +66,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
         raise
     flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
     if stylizer.frames_at_once > 1:
-        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled),
+        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
+                                                  scale_back=False),
                        motion=flow, infer=stylizer.infer, frames_at_once=stylizer.frames_at_once)
     else:
         job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender), motion=flow)

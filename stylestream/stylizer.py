@@ -92,14 +92,17 @@ class Stylizer:
         return (out.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
 
     def __call__(self, frame: np.ndarray, motion: Motion | None = None,
-                 temporal: TemporalBlender | None = None, styled=None) -> np.ndarray:
+                 temporal: TemporalBlender | None = None, styled=None, scale_back: bool = True) -> np.ndarray:
         """Stylizes one frame; with `temporal` and the frame's `motion`, the previous output is
         warped and blended in at the processing size, before scaling back (the cheapest place).
-        `styled`: this frame's `infer` result (or a Future of it) when it ran ahead."""
+        `styled`: this frame's `infer` result (or a Future of it) when it ran ahead.
+        `scale_back=False` may return it at the processing size, for a sink that scales it
+        while converting colours anyway (the video file sink)."""
         h, w = frame.shape[:2]
         out = self.infer(frame) if styled is None else _ready(styled)
         if temporal is not None and motion is not None:
             out = temporal(out, _ready(motion))
-        if out.shape[:2] != (h, w):
+        needs_source = self.keep_color or self.strength < 1.0
+        if out.shape[:2] != (h, w) and (scale_back or needs_source):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return finish(out, frame, self.strength, self.keep_color)

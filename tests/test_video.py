@@ -51,6 +51,31 @@ def test_odd_size_is_encoded(tmp_path, clips, tiny_models):
     assert probe(out)["frames"] == 12
 
 
+def test_sink_scales_up_a_frame_stylized_below_the_output_size(tmp_path, clips, tiny_models):
+    import av
+    import cv2
+    import numpy as np
+
+    from stylestream.sinks import VideoFileSink
+
+    ys, xs = np.mgrid[0:24, 0:32]
+    small = np.dstack([xs * 8, ys * 10, 255 - xs * 8]).astype(np.uint8)
+    sink = VideoFileSink(tmp_path / "up.mp4", 64, 48, rate=10, crf=0)
+    for _ in range(2):
+        sink.write(small)
+    sink.close()
+    with av.open(str(tmp_path / "up.mp4")) as c:
+        got = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert got.shape == (48, 64, 3)
+    want = cv2.resize(small, (64, 48), interpolation=cv2.INTER_LINEAR).astype(int)
+    assert np.abs(got - want)[4:-4, 4:-4].mean() < 3       # bilinear, up to 4:2:0 chroma
+
+    # A job stylizing below the source size still writes the source size.
+    out = tmp_path / "small.mp4"
+    assert _video(clips["plain"], out, tiny_models["onnx"], "--max-size", "32").returncode == 0
+    assert probe(out)["sizes"] == {(64, 48)} and probe(out)["frames"] == 12
+
+
 def test_rotation_metadata_is_applied(tmp_path, clips, tiny_models):
     import av
     import numpy as np
