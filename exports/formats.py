@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from exports.metadata import METADATA_FILE, read_metadata  # noqa: F401  (re-exported)
+from trainers.transformer_net import folded
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
@@ -90,7 +91,11 @@ def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: 
     path = Path(path)
     iface = interface or image_interface(multiple)
     model = copy.deepcopy(model).float().eval().cpu()
-    net = _Fp16Wrapper(model) if fp16 else model
+    # ONNX Runtime gets the transform nets' cheaper equal form (transformer_net.folded); the
+    # parity check below compares it with the trained one. TorchScript keeps the trained
+    # form: its CUDA speed is what docs/gpu.md measured.
+    net = folded(model) if hasattr(model, "fold_upsampling") else model
+    net = _Fp16Wrapper(net) if fp16 else net
     tmp = _tmp_path(path)
     with _quiet_torch():
         torch.onnx.export(net, iface.examples(0)[0], str(tmp), dynamo=False, opset_version=OPSET,
