@@ -144,11 +144,9 @@ class TemporalBlender:
             m = cv2.resize(motion.mask, (w, h), interpolation=cv2.INTER_LINEAR) * self.strength
             out = cv2.blendLinear(warped, stylized, m, 1.0 - m)
             if self.keep_detail:
-                blend = out.astype(np.float32)
-                low = cv2.GaussianBlur(blend, (0, 0), self.DETAIL_SIGMA)
+                low = cv2.GaussianBlur(out, (0, 0), self.DETAIL_SIGMA)
                 gain = np.clip(_detail(stylized) / (_detail(out) + 1e-2), 1.0, self.MAX_GAIN)
-                fine = cv2.subtract(blend, low)
-                fine *= gain[..., None]
-                out = cv2.add(low, fine, dtype=cv2.CV_8U)       # rounds and saturates
+                # low + gain·(out − low), in one pass that rounds and saturates to uint8.
+                out = cv2.blendLinear(out, low, gain, 1.0 - gain)
         self.previous = out
         return out
