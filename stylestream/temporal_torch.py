@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from stylestream.temporal import CUT_TRUSTED, TemporalBlender  # the CPU path's rules
 
-FLOW_SIDE = 480          # the GPU can afford a finer flow than the CPU's 320
+FLOW_SIDE = 480          # the GPU can afford a finer flow than the CPU's 400
 
 
 # Kernels are made once per device: a CUDA graph capture may not copy from the host.
