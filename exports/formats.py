@@ -94,7 +94,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: 
     # ONNX Runtime gets the transform nets' cheaper equal form (transformer_net.folded); the
     # parity check below compares it with the trained one. TorchScript keeps the trained
     # form: its CUDA speed is what docs/gpu.md measured.
-    net = folded(model) if hasattr(model, "fold_upsampling") else model
+    net = folded(model) if hasattr(model, "fold") else model
     net = _Fp16Wrapper(net) if fp16 else net
     tmp = _tmp_path(path)
     with _quiet_torch():

@@ -33,7 +33,7 @@ def net_from_onnx(path: Path):
     import torch
     from onnx import numpy_helper
 
-    from trainers.transformer_net import InstanceNorm, build, unfold_kernel
+    from trainers.transformer_net import InstanceNorm, build, unfold_state
 
     try:
         model = onnx.load(str(path))
@@ -60,14 +60,11 @@ def net_from_onnx(path: Path):
             if node.input[1] in inits and node.input[2] in inits:
                 state.setdefault(f"{name}.weight", inits[node.input[1]])
                 state.setdefault(f"{name}.bias", inits[node.input[2]])
-    expected = net.state_dict()
-    for k, v in state.items():      # exports fold upsampling convolutions into 4×4 transposed ones
-        if v.shape != tuple(expected[k].shape) and v.ndim == 4 and v.shape[2:] == (4, 4):
-            state[k] = unfold_kernel(torch.from_numpy(np.array(v, dtype=np.float32))).numpy()
     missing = [k for k in net.state_dict() if k not in state]
     if missing:
         raise UserError(f"{path}: cannot rebuild it for PyTorch (no weights for {missing[0]}); use its .pt export")
-    net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()})
+    state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
+    net.load_state_dict(unfold_state(state, {n.op_type for n in model.graph.node}))
     net.eval()
     _check_parity(path, net)
     return net, meta

@@ -252,6 +252,7 @@ def test_export_parity_and_metadata(tmp_path, arch):
     # ONNX Runtime gets the folded net: no upsampled tensor, transposed convolutions instead.
     ops = {n.op_type for n in model.graph.node}
     assert "ConvTranspose" in ops and "Resize" not in ops
+    assert ("SpaceToDepth" in ops) == (arch == "compact")     # pixel-unshuffle as one op
 
     class Broken(torch.nn.Module):  # exports fine, but ONNX cannot reproduce its data-dependent branch
         def forward(self, x):

@@ -109,7 +109,8 @@ class TransformerNet(nn.Module):
     def config(self) -> dict:
         return {"arch": self.arch, "width": self.width, "res_blocks": self.res_blocks}
 
-    def fold_upsampling(self) -> None:
+    def fold(self) -> None:
+        """In place: the inference form `folded` describes."""
         for m in self.decoder:
             if isinstance(m, UpsampleConv):
                 m.fold()
@@ -179,21 +180,61 @@ class CompactNet(nn.Module):
 
     config = TransformerNet.config
 
-    def fold_upsampling(self) -> None:
+    def fold(self) -> None:
+        """In place: the inference form `folded` describes."""
         self.decoder[0] = nn.Identity()
         self.decoder[1][0] = _transposed(self.decoder[1][0], padding=1)
+        self.encoder[0] = SpaceToDepth()
+        first = self.encoder[1][1]
+        with torch.no_grad():
+            first.weight.copy_(first.weight[:, UNSHUFFLE_TO_S2D])
+
+
+class _SpaceToDepth(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
+
+    @staticmethod
+    def symbolic(g, x):
+        return g.op("SpaceToDepth", x, blocksize_i=2)
+
+
+class SpaceToDepth(nn.Module):
+    """Pixel-unshuffle in ONNX SpaceToDepth's channel order (position in the 2×2 block first,
+    then colour), exported as that one op."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _SpaceToDepth.apply(x)
+
+
+# SpaceToDepth's channel p·3 + c is nn.PixelUnshuffle's c·4 + p (p: position in the block).
+UNSHUFFLE_TO_S2D = [c * 4 + p for p in range(4) for c in range(3)]
 
 
 def folded(net: nn.Module) -> nn.Module:
-    """An equal copy of a transform net for inference, each nearest ×2 upsampling + 3×3
-    convolution pair computed as one stride-2 4×4 transposed convolution at the lower
-    resolution: 2.25× fewer multiply-adds there and no upsampled tensor. On ONNX Runtime's
-    CPU provider the compact net at 640×272 takes 57 instead of 65 ms on one core. Training
-    keeps the pair: trained as a transposed convolution the layer would be free to paint
-    checkerboard artefacts; folded from the pair it cannot."""
+    """An equal copy of a transform net, in the form ONNX Runtime runs fastest.
+
+    - Each nearest ×2 upsampling + 3×3 convolution pair becomes one stride-2 4×4 transposed
+      convolution at the lower resolution: 2.25× fewer multiply-adds there and no upsampled
+      tensor. Training keeps the pair: trained as a transposed convolution the layer would
+      be free to paint checkerboard artefacts; folded from the pair it cannot.
+    - The compact net's pixel-unshuffle becomes SpaceToDepth, with its first convolution's
+      input channels reordered to match: one op instead of a six-dimensional transpose.
+    On one core at 640×272 the compact net takes 51 instead of 58 ms (ONNX Runtime, median).
+    """
     net = copy.deepcopy(net)
-    net.fold_upsampling()
+    net.fold()
     return net
+
+
+def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[str, torch.Tensor]:
+    """Weights read from a folded export (`graph_ops`: its op types) → the trained form's."""
+    state = {k: unfold_kernel(v) if v.ndim == 4 and v.shape[2:] == (4, 4) else v for k, v in state.items()}
+    if "SpaceToDepth" in graph_ops and "encoder.1.1.weight" in state:
+        state["encoder.1.1.weight"] = state["encoder.1.1.weight"][:, torch.tensor(UNSHUFFLE_TO_S2D).argsort()]
+    return state
 
 
 ARCHS = {"johnson": TransformerNet, "compact": CompactNet}
