@@ -13,6 +13,7 @@ import sys
 
 from stylestream import __version__
 from stylestream.errors import UserError
+from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("input")
     v.add_argument("output")
     v.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
-    v.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+    _encoder_options(v)
     v.add_argument("--no-progress", action="store_true")
     _temporal(v)
     _common(v, "640 on CPU, 1920 on CUDA")
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--record", metavar="OUT.mp4", help="also write the stylized stream to a file")
     w.add_argument("--no-window", action="store_true")
     w.add_argument("--seconds", type=float, help="stop after this long")
-    w.add_argument("--crf", type=int, default=18)
+    _encoder_options(w)
     _temporal(w)
     _common(w, "640 on CPU, 1920 on CUDA")
 
@@ -131,9 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--key-seconds", type=float, default=2.0, help="seconds from one keyframe latent to the next")
     d.add_argument("--seed", type=int, default=0, help="first keyframe's seed; keyframe k uses seed + k")
     d.add_argument("--size", type=int, help="frame size in px (default: the generator's resolution)")
-    d.add_argument("--crf", type=int, default=18)
+    _encoder_options(d)
     _generator_options(d)
     return p
+
+
+def _encoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+    p.add_argument("--preset", choices=X264_PRESETS, default=DEFAULT_PRESET,
+                   help=f"x264 speed/size trade-off (default {DEFAULT_PRESET}; slower presets make smaller files)")
+
+
+def _encoding(args) -> dict:
+    if not 0 <= args.crf <= 51:
+        raise UserError("--crf must be between 0 and 51")
+    return {"crf": args.crf, "preset": args.preset}
 
 
 def _generator_options(p: argparse.ArgumentParser) -> None:
@@ -196,10 +209,9 @@ def _emit(args, summary: dict, human: str) -> None:
 def cmd_video(args) -> int:
     from stylestream.jobs import stylize_video
 
-    if not 0 <= args.crf <= 51:
-        raise UserError("--crf must be between 0 and 51")
+    encoding = _encoding(args)
     stylizer = _stylizer(args, args.style, throughput=True)
-    s = stylize_video(args.input, args.output, stylizer, crf=args.crf,
+    s = stylize_video(args.input, args.output, stylizer, **encoding,
                       progress=not (args.no_progress or args.json), temporal_strength=_temporal_strength(args))
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
             f"-> {s['output']}")
@@ -219,7 +231,7 @@ def cmd_webcam(args) -> int:
 
     stylizers = [_stylizer(args, s) for s in (args.style or [None])]
     s = run_camera(args.camera, stylizers, record=args.record, window=not args.no_window,
-                   capture_width=args.size, crf=args.crf, max_seconds=args.seconds,
+                   capture_width=args.size, **_encoding(args), max_seconds=args.seconds,
                    temporal_strength=_temporal_strength(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
@@ -343,11 +355,10 @@ def cmd_dream(args) -> int:
         raise UserError("--key-seconds must be positive")
     if args.size is not None and (args.size < 16 or args.size % 2):
         raise UserError("--size must be an even number of pixels, at least 16")
-    if not 0 <= args.crf <= 51:
-        raise UserError("--crf must be between 0 and 51")
+    encoding = _encoding(args)
     s = dream(_generator(args), record=args.record, window=not args.no_window, frames=args.frames,
               seconds=args.seconds, fps=args.fps, key_seconds=args.key_seconds, seed=args.seed, psi=args.trunc,
-              noise=args.noise, size=args.size, crf=args.crf)
+              noise=args.noise, size=args.size, **encoding)
     line = (f"{s['frames']} frames at {s['fps']:.1f} FPS (generator alone {s['generator_fps']:.1f} FPS, "
             f"{s['size']} px on {s['device']})" + (f"; recorded to {s['record']}" if s["record"] else ""))
     _emit(args, s, f"interrupted by {s['signal']}: {line}" if s["interrupted"] else line)

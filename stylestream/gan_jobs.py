@@ -14,7 +14,7 @@ import numpy as np
 from stylestream.errors import UserError
 from stylestream.generator import GeneratorEngine, LatentWalk, seed_latents
 from stylestream.jobs import stop_on_signals, write_image, write_snapshot
-from stylestream.sinks import VideoFileSink, WindowSink, check_writable
+from stylestream.sinks import DEFAULT_PRESET, VideoFileSink, WindowSink, check_writable
 
 BATCH = 16      # images per generator call
 WINDOW_MIN = 512  # a 64 px model is shown scaled up to at least this
@@ -73,7 +73,8 @@ def mixing_grid(gen: GeneratorEngine, row_seeds: list[int], col_seeds: list[int]
 
 def dream(gen: GeneratorEngine, record: str | None = None, window: bool = True, frames: int | None = None,
           seconds: float | None = None, fps: float = 30.0, key_seconds: float = 2.0, seed: int = 0,
-          psi: float = 1.0, noise: str = "const", size: int | None = None, crf: int = 18) -> dict:
+          psi: float = 1.0, noise: str = "const", size: int | None = None, crf: int = 18,
+          preset: str = DEFAULT_PRESET) -> dict:
     """A slerp walk through z, one frame per step, to a window and/or a video file.
 
     The file's timestamps count frames at `fps`, so it plays smoothly however fast the frames
@@ -97,7 +98,7 @@ def dream(gen: GeneratorEngine, record: str | None = None, window: bool = True, 
     try:
         with stop_on_signals(stop) as caught:
             if record:
-                sink = VideoFileSink(record, size, size, rate, 1 / rate, crf=crf)
+                sink = VideoFileSink(record, size, size, rate, 1 / rate, crf=crf, preset=preset)
             while not stop.is_set():
                 if (frames is not None and made >= frames) or (seconds and time.perf_counter() - start >= seconds):
                     break

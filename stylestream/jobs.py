@@ -17,7 +17,8 @@ import numpy as np
 
 from stylestream.errors import UserError
 from stylestream.pipeline import VideoJob
-from stylestream.sinks import VideoFileSink, WindowSink, check_writable, pick_encoder, temporary_path
+from stylestream.sinks import (DEFAULT_PRESET, VideoFileSink, WindowSink, check_writable, pick_encoder,
+                               temporary_path)
 from stylestream.sources import CameraSource, VideoFileSource
 from stylestream.stylizer import Stylizer, finish
 
@@ -49,7 +50,8 @@ def _progress(total: int | None, enabled: bool):
                 disable=not enabled or os.environ.get("STYLESTREAM_NO_PROGRESS") == "1", leave=False)
 
 
-def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progress: bool = True,
+def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
+                  progress: bool = True,
                   temporal_strength: float | None = 0.8) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off."""
     source = VideoFileSource(src)
@@ -59,7 +61,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
         raise UserError("the output would overwrite the input; choose another output name")
     width, height = source.size
     try:
-        sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf,
+        sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf, preset=preset,
                              encoder=pick_encoder(stylizer.engine.device))
     except BaseException:
         source.close()
@@ -109,7 +111,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, progres
 
 
 def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None, window: bool = True,
-               capture_width: int | None = None, crf: int = 18, max_seconds: float | None = None,
+               capture_width: int | None = None, crf: int = 18, preset: str = DEFAULT_PRESET,
+               max_seconds: float | None = None,
                temporal_strength: float | None = 0.8) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -150,7 +153,7 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                     if sink is None:
                         h, w = last_out.shape[:2]
                         sink = VideoFileSink(record, w, h, Fraction(round(source.fps * 1000), 1000),
-                                             Fraction(1, 1000), crf=crf)
+                                             Fraction(1, 1000), crf=crf, preset=preset)
                     # Wall-clock timestamps: the recording plays back at the pace it was seen.
                     sink.write(last_out, int((captured_at - start) * 1000), Fraction(1, 1000))
                 if view is not None:

@@ -124,6 +124,8 @@ def test_unknown_zoo_name_and_options(tmp_path, clips, tiny_models):
     assert_clean_error(run_cli("video", clips["plain"], tmp_path / "o.mp4", "--style", tiny_models["onnx"],
                                "--max-size", "0"), "max-size")
     assert_clean_error(run_cli("video", "--nonsense"))
+    assert_clean_error(run_cli("video", clips["plain"], tmp_path / "o.mp4", "--preset", "warp-speed"), "preset")
+    assert_clean_error(run_cli("webcam", "--crf", "60", "--no-window"), "crf")
     assert_clean_error(run_cli("video", clips["plain"], clips["plain"], "--style", tiny_models["onnx"]), "overwrite")
 
 

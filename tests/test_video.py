@@ -76,6 +76,22 @@ def test_sink_scales_up_a_frame_stylized_below_the_output_size(tmp_path, clips, 
     assert probe(out)["sizes"] == {(64, 48)} and probe(out)["frames"] == 12
 
 
+def _x264_options(path) -> str:
+    """The settings x264 writes into the stream's first packet (an SEI message)."""
+    import av
+    with av.open(str(path)) as c:
+        data = bytes(next(p for p in c.demux(video=0) if p.size))
+    return data[data.index(b"options: "):].split(b"\x00")[0].decode("ascii", "replace")
+
+
+def test_x264_preset_is_applied(tmp_path, clips, tiny_models):
+    default, fastest = tmp_path / "default.mp4", tmp_path / "ultrafast.mp4"
+    assert _video(clips["plain"], default, tiny_models["onnx"]).returncode == 0
+    assert _video(clips["plain"], fastest, tiny_models["onnx"], "--preset", "ultrafast").returncode == 0
+    assert "subme=1 " in _x264_options(default)                   # superfast
+    assert "cabac=0" in _x264_options(fastest) and "subme=0 " in _x264_options(fastest)
+
+
 def test_rotation_metadata_is_applied(tmp_path, clips, tiny_models):
     import av
     import numpy as np
