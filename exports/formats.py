@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from exports.metadata import METADATA_FILE, read_metadata  # noqa: F401  (re-exported)
-from trainers.transformer_net import folded
+from exports.folding import folded
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
@@ -91,10 +91,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: 
     path = Path(path)
     iface = interface or image_interface(multiple)
     model = copy.deepcopy(model).float().eval().cpu()
-    # ONNX Runtime gets the transform nets' cheaper equal form (transformer_net.folded); the
-    # parity check below compares it with the trained one. TorchScript keeps the trained
-    # form: its CUDA speed is what docs/gpu.md measured.
-    net = folded(model) if hasattr(model, "fold") else model
+    # ONNX Runtime gets a transform net's cheaper equal form (exports.folding); the parity
+    # check below compares it with the trained one.
+    net = folded(model)
     net = _Fp16Wrapper(net) if fp16 else net
     tmp = _tmp_path(path)
     with _quiet_torch():

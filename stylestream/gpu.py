@@ -33,7 +33,8 @@ def net_from_onnx(path: Path):
     import torch
     from onnx import numpy_helper
 
-    from trainers.transformer_net import InstanceNorm, build, unfold_state
+    from exports.folding import unfold_state
+    from trainers.transformer_net import InstanceNorm, build
 
     try:
         model = onnx.load(str(path))
@@ -51,20 +52,21 @@ def net_from_onnx(path: Path):
             inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
         elif node.op_type == "Identity" and node.input[0] in inits:
             inits[node.output[0]] = inits[node.input[0]]
-    state = {k: inits[k] for k in net.state_dict() if k in inits}
+    weights = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in inits.items() if v.dtype.kind == "f"}
+    weights = unfold_state(weights, {n.op_type for n in model.graph.node})    # exports hold the folded form
+    state = {k: weights[k] for k in net.state_dict() if k in weights}
     # The exporter renames instance-norm scales and shifts; they follow the modules' order.
     norms = [name for name, m in net.named_modules() if isinstance(m, InstanceNorm)]
     nodes = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
     if len(norms) == len(nodes):
         for name, node in zip(norms, nodes):
-            if node.input[1] in inits and node.input[2] in inits:
-                state.setdefault(f"{name}.weight", inits[node.input[1]])
-                state.setdefault(f"{name}.bias", inits[node.input[2]])
+            if node.input[1] in weights and node.input[2] in weights:
+                state.setdefault(f"{name}.weight", weights[node.input[1]])
+                state.setdefault(f"{name}.bias", weights[node.input[2]])
     missing = [k for k in net.state_dict() if k not in state]
     if missing:
         raise UserError(f"{path}: cannot rebuild it for PyTorch (no weights for {missing[0]}); use its .pt export")
-    state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
-    net.load_state_dict(unfold_state(state, {n.op_type for n in model.graph.node}))
+    net.load_state_dict(state)
     net.eval()
     _check_parity(path, net)
     return net, meta

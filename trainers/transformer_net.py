@@ -6,8 +6,6 @@ Input and output: RGB in [0, 1], NCHW; height and width any multiple of 4.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -34,46 +32,13 @@ class ConvLayer(nn.Sequential):
         super().__init__(*layers)
 
 
-def fold_kernel(w: torch.Tensor) -> torch.Tensor:
-    """The 3×3 kernel of a convolution run after nearest ×2 upsampling → the equal 4×4 kernel
-    of a stride-2 transposed convolution run before it. Along each axis, output phase 0 sees
-    input pixels (i−1, i) with taps (w0, w1+w2) and phase 1 sees (i, i+1) with (w0+w1, w2):
-    the transposed convolution reads them as taps (k3, k1) and (k2, k0)."""
-    def fold(w: torch.Tensor, dim: int) -> torch.Tensor:
-        w0, w1, w2 = w.unbind(dim)
-        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
-    return fold(fold(w, 2), 3).transpose(0, 1)        # ConvTranspose2d keeps (in, out, kh, kw)
-
-
-def unfold_kernel(k: torch.Tensor) -> torch.Tensor:
-    """fold_kernel's inverse: (in, out, 4, 4) → (out, in, 3, 3)."""
-    def unfold(k: torch.Tensor, dim: int) -> torch.Tensor:
-        k0, k1, _, k3 = k.unbind(dim)
-        return torch.stack([k3, k1 - k0, k0], dim)
-    return unfold(unfold(k.transpose(0, 1), 2), 3)
-
-
-def _transposed(conv: nn.Conv2d, padding: int) -> nn.ConvTranspose2d:
-    up = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=padding)
-    with torch.no_grad():
-        up.weight.copy_(fold_kernel(conv.weight))
-        up.bias.copy_(conv.bias)
-    return up
-
-
 class UpsampleConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int = 3):
         super().__init__()
         self.conv = ConvLayer(cin, cout, kernel)
-        self.folded = False
-
-    def fold(self) -> None:
-        """Reflection padding of the upsampled map is replicate padding of the small one."""
-        self.conv[0], self.conv[1] = nn.ReplicationPad2d(1), _transposed(self.conv[1], padding=3)
-        self.folded = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x if self.folded else F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class ResidualBlock(nn.Module):
@@ -108,12 +73,6 @@ class TransformerNet(nn.Module):
 
     def config(self) -> dict:
         return {"arch": self.arch, "width": self.width, "res_blocks": self.res_blocks}
-
-    def fold(self) -> None:
-        """In place: the inference form `folded` describes."""
-        for m in self.decoder:
-            if isinstance(m, UpsampleConv):
-                m.fold()
 
 
 class DepthwiseResidualBlock(nn.Module):
@@ -179,62 +138,6 @@ class CompactNet(nn.Module):
         return y[..., m:-m, m:-m]
 
     config = TransformerNet.config
-
-    def fold(self) -> None:
-        """In place: the inference form `folded` describes."""
-        self.decoder[0] = nn.Identity()
-        self.decoder[1][0] = _transposed(self.decoder[1][0], padding=1)
-        self.encoder[0] = SpaceToDepth()
-        first = self.encoder[1][1]
-        with torch.no_grad():
-            first.weight.copy_(first.weight[:, UNSHUFFLE_TO_S2D])
-
-
-class _SpaceToDepth(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        return x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
-
-    @staticmethod
-    def symbolic(g, x):
-        return g.op("SpaceToDepth", x, blocksize_i=2)
-
-
-class SpaceToDepth(nn.Module):
-    """Pixel-unshuffle in ONNX SpaceToDepth's channel order (position in the 2×2 block first,
-    then colour), exported as that one op."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SpaceToDepth.apply(x)
-
-
-# SpaceToDepth's channel p·3 + c is nn.PixelUnshuffle's c·4 + p (p: position in the block).
-UNSHUFFLE_TO_S2D = [c * 4 + p for p in range(4) for c in range(3)]
-
-
-def folded(net: nn.Module) -> nn.Module:
-    """An equal copy of a transform net, in the form ONNX Runtime runs fastest.
-
-    - Each nearest ×2 upsampling + 3×3 convolution pair becomes one stride-2 4×4 transposed
-      convolution at the lower resolution: 2.25× fewer multiply-adds there and no upsampled
-      tensor. Training keeps the pair: trained as a transposed convolution the layer would
-      be free to paint checkerboard artefacts; folded from the pair it cannot.
-    - The compact net's pixel-unshuffle becomes SpaceToDepth, with its first convolution's
-      input channels reordered to match: one op instead of a six-dimensional transpose.
-    On one core at 640×272 the compact net takes 51 instead of 58 ms (ONNX Runtime, median).
-    """
-    net = copy.deepcopy(net)
-    net.fold()
-    return net
-
-
-def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[str, torch.Tensor]:
-    """Weights read from a folded export (`graph_ops`: its op types) → the trained form's."""
-    state = {k: unfold_kernel(v) if v.ndim == 4 and v.shape[2:] == (4, 4) else v for k, v in state.items()}
-    if "SpaceToDepth" in graph_ops and "encoder.1.1.weight" in state:
-        state["encoder.1.1.weight"] = state["encoder.1.1.weight"][:, torch.tensor(UNSHUFFLE_TO_S2D).argsort()]
-    return state
 
 
 ARCHS = {"johnson": TransformerNet, "compact": CompactNet}
