@@ -27,10 +27,12 @@ import cv2
 import numpy as np
 
 # Flow is estimated with the longer side at most FLOW_SIDE pixels, by DIS (MEDIUM preset)
-# with patches every PATCH_STRIDE pixels instead of MEDIUM's 3. On bikes.mp4 (compact
-# starry) 400 px at stride 4 costs 12.5 ms a frame against 9.6 for 320 px at stride 3, and
-# takes the warping error from 0.513× to 0.495× of per-frame; 400 px at stride 3 gains
-# little more (0.489×) for 16 ms, and DIS's finest scale 0 at 320 px (0.453×) costs 36 ms.
+# with patches every PATCH_STRIDE pixels instead of MEDIUM's 3. Offline sweep on bikes.mp4
+# (compact starry, cached per-frame outputs, gain cap 1.45, x264 veryfast; the cost is both
+# flows and the mask on one core):
+# 320 px stride 3, 9.6 ms, 0.513× of the per-frame warping error; 400 px stride 4, 12.5 ms,
+# 0.488×; 400 px stride 3, 16 ms, 0.489×; DIS's finest scale 0 at 320 px, 36 ms, 0.453×.
+# Stride 5 is cheaper still (10.8 ms, 0.492×) but trusts pixels a moving object uncovers.
 FLOW_SIDE = 400
 PATCH_STRIDE = 4
 # A new shot leaves almost no consistent pixel: on bikes.mp4's five cuts 0.6–8.6 % of the
@@ -50,9 +52,9 @@ class Motion:
 def _gray(frame: np.ndarray, max_side: int = FLOW_SIDE) -> np.ndarray:
     h, w = frame.shape[:2]
     s = min(1.0, max_side / max(h, w))
-    small = cv2.resize(frame, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA) \
-        if s < 1.0 else frame
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)      # first: then the resize has one channel
+    return cv2.resize(gray, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1.0 else gray
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,10 +69,12 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUB
     stylized texture crisper than linear; smooth fields such as flow can take linear."""
     h, w = image.shape[:2]
     if flow.shape[:2] != (h, w):
-        # Scale the vectors while the field is small, then upsample it.
-        scale = np.float32([w / flow.shape[1], h / flow.shape[0]])
-        flow = cv2.resize(flow * scale, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.remap(image, _pixel_grid(h, w) + flow, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+        where = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        cv2.multiply(where, (w / flow.shape[1], h / flow.shape[0], 0.0, 0.0), dst=where)   # vectors to pixels here
+        cv2.add(where, _pixel_grid(h, w), dst=where)
+    else:
+        where = cv2.add(flow, _pixel_grid(h, w))
+    return cv2.remap(image, where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _sq_norm(field: np.ndarray) -> np.ndarray:
@@ -130,9 +134,11 @@ class TemporalBlender:
     # Never amplify detail more than this. The gain also amplifies what flicker is left in the
     # blend: on bikes.mp4 (starry, strength 0.8) a cap of 1.5 instead of 2.5 took the warping
     # error from 0.515× to 0.491× of per-frame (full net) and 0.547× to 0.515× (compact) for
-    # 2–3 % of sharpness; with the 400 px flow, 1.45 instead of 1.5 gives 0.488× against
-    # 0.495× (compact) for 0.8 % of sharpness. 1.3 would give 0.46× but lose 8 %.
-    MAX_GAIN = 1.45
+    # 2–3 % of sharpness. With the 400 px flow and superfast x264, `benchmarks/temporal.py
+    # --arch compact` gives 0.499× at 96.2 % sharpness with a cap of 1.45, 0.493× at 95.6 %
+    # with 1.42 and 0.488× at 95.2 % with 1.4: 1.42 keeps both the ≤ 0.5× and the ≥ 95 %
+    # line with some room.
+    MAX_GAIN = 1.42
 
     def __init__(self, strength: float = 0.8, keep_detail: bool = True):
         if not 0.0 <= strength <= 1.0:
