@@ -229,9 +229,10 @@ def cmd_video(args) -> int:
 def cmd_webcam(args) -> int:
     from stylestream.jobs import run_camera
 
+    encoding = _encoding(args)
     stylizers = [_stylizer(args, s) for s in (args.style or [None])]
     s = run_camera(args.camera, stylizers, record=args.record, window=not args.no_window,
-                   capture_width=args.size, **_encoding(args), max_seconds=args.seconds,
+                   capture_width=args.size, **encoding, max_seconds=args.seconds,
                    temporal_strength=_temporal_strength(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))

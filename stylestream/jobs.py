@@ -61,8 +61,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         raise UserError("the output would overwrite the input; choose another output name")
     width, height = source.size
     try:
-        sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf, preset=preset,
-                             encoder=pick_encoder(stylizer.engine.device))
+        sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf,
+                             preset=preset, encoder=pick_encoder(stylizer.engine.device))
     except BaseException:
         source.close()
         raise
