@@ -147,7 +147,7 @@ def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[st
     and layout. Names a folded module does not change pass through."""
     out: dict[str, torch.Tensor] = {}
     for name, v in state.items():
-        if name.rsplit(".", 2)[-2:-1] == ["phases"]:
+        if ".phases." in name:                                  # reassembled below
             continue
         if v.ndim == 4 and v.shape[2:] == (4, 4):               # transposed convolution
             v = _gather(v.transpose(0, 1)[..., TRANSPOSED_ORDER, :][..., TRANSPOSED_ORDER])
