@@ -191,7 +191,9 @@ class TorchStylizer(Stylizer):
             torch.cuda.current_stream().synchronize()
         return host.numpy().copy()            # the pinned buffer is reused by the next frame
 
-    def __call__(self, frame: np.ndarray, motion=None, temporal=None) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, motion=None, temporal=None, styled=None, scale_back: bool = True) -> np.ndarray:
+        # One frame at a time on the GPU, so nothing is inferred ahead (`styled` stays None);
+        # the frame is scaled back on the device whatever `scale_back` says (it costs nothing there).
         F = self.torch.nn.functional
         h, w = frame.shape[:2]
         pw, ph, pad_r, pad_b = processing_plan(w, h, self.max_size, self.engine.multiple)

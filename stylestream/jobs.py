@@ -67,12 +67,11 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         source.close()
         raise
     flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
-    if stylizer.frames_at_once > 1:
-        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
-                                                  scale_back=False),
-                       motion=flow, infer=stylizer.infer, frames_at_once=stylizer.frames_at_once)
-    else:
-        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender), motion=flow)
+    # The sink scales each frame to the output size while converting it to YUV anyway.
+    ahead = stylizer.frames_at_once > 1
+    job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
+                                                      scale_back=False),
+                   motion=flow, infer=stylizer.infer if ahead else None, frames_at_once=stylizer.frames_at_once)
     bar = _progress(source.declared_frames, progress)
     job.on_frame = lambda n: bar.update(1)
     # The job's stages already keep the cores busy; OpenCV's own worker threads would only

@@ -68,6 +68,11 @@ class Stylizer:
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError("--strength must be between 0 and 1")
 
+    @property
+    def mixes_source(self) -> bool:
+        """--preserve-color or --strength < 1: the output is combined with the source frame."""
+        return self.keep_color or self.strength < 1.0
+
     def temporal_parts(self, strength: float):
         """(motion estimator run beside inference, or None; blender given to __call__)."""
         from stylestream.temporal import FlowEstimator
@@ -102,7 +107,6 @@ class Stylizer:
         out = self.infer(frame) if styled is None else _ready(styled)
         if temporal is not None and motion is not None:
             out = temporal(out, _ready(motion))
-        needs_source = self.keep_color or self.strength < 1.0
-        if out.shape[:2] != (h, w) and (scale_back or needs_source):
+        if out.shape[:2] != (h, w) and (scale_back or self.mixes_source):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return finish(out, frame, self.strength, self.keep_color)
