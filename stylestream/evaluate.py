@@ -8,7 +8,8 @@ content distance: ‖F(output) − F(content)‖ / ‖F(content)‖ at relu3_3
 `--style-size` on its longer side, the content photo at each output's own size.
 
 `eval temporal` — how stable a stylized video is, and how sharp:
-warping error: optical flow on consecutive *source* frames (at the output's size), a
+warping error: optical flow on consecutive *source* frames (at the output's size; DIS, or
+with `--flow farneback` a method unrelated to the runtime's DIS), a
 forward–backward occlusion mask, and the masked mean squared difference between each
 output frame and the previous output warped onto it, RGB in [0, 1]; averaged over frames.
 sharpness: mean absolute Laplacian of the output's luma in [0, 1].
@@ -60,15 +61,21 @@ def _frames(path: str):
         source.close()
 
 
-def temporal_quality(source: str, output: str, flow_side: int = 640) -> dict:
+METRIC_FLOWS = ("dis", "farneback")
+
+
+def temporal_quality(source: str, output: str, flow_side: int = 640, method: str = "dis") -> dict:
     import cv2
     import numpy as np
 
-    from stylestream.temporal import FlowEstimator, warp
+    from stylestream.temporal import FlowEstimator, dis_flow, farneback_flow, warp
 
-    # The metric's flow stays DIS MEDIUM as it is (stride 3, 25 descent steps) at 640 px,
-    # whatever the runtime uses.
-    flow = FlowEstimator(max_side=flow_side, patch_stride=3, descent_iterations=25)
+    # DIS as MEDIUM has it (stride 3, 25 descent steps) at 640 px, whatever the runtime uses;
+    # or Farnebäck, which shares no error with the runtime's DIS flow.
+    if method not in METRIC_FLOWS:
+        raise UserError(f"--flow must be one of {', '.join(METRIC_FLOWS)}")
+    flow = FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25) if method == "dis"
+                         else farneback_flow)
     errors, sharpness, previous, n = [], [], None, 0
     for src, out in zip(_frames(source), _frames(output)):
         n += 1
@@ -87,5 +94,5 @@ def temporal_quality(source: str, output: str, flow_side: int = 640) -> dict:
         previous = current
     if n < 2:
         raise UserError("eval temporal needs at least two frames")
-    return {"source": source, "output": output, "frames": n, "warping_error": float(np.mean(errors)) if errors else 0.0,
-            "sharpness": float(np.mean(sharpness))}
+    return {"source": source, "output": output, "flow": method, "frames": n,
+            "warping_error": float(np.mean(errors)) if errors else 0.0, "sharpness": float(np.mean(sharpness))}

@@ -105,15 +105,26 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     return cv2.multiply(trusted, 1 / 255, dtype=cv2.CV_32F)
 
 
+def dis_flow(patch_stride: int = PATCH_STRIDE, descent_iterations: int = DESCENT_ITERATIONS):
+    """flow(a, b): DIS optical flow from gray frame a to gray frame b, H×W×2 float32."""
+    # MEDIUM (finer scales, more descent) follows fast small objects that FAST misses.
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis.setPatchStride(patch_stride)
+    dis.setGradientDescentIterations(descent_iterations)
+    return lambda a, b: dis.calc(a, b, None)
+
+
+def farneback_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Farnebäck's polynomial-expansion flow: slow, but no relative of DIS (for the metric)."""
+    return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=5, winsize=21, iterations=5,
+                                        poly_n=7, poly_sigma=1.5, flags=0)
+
+
 class FlowEstimator:
     """Stateful: feed input frames in order; returns the Motion of each relative to the last."""
 
-    def __init__(self, max_side: int = FLOW_SIDE, patch_stride: int = PATCH_STRIDE,
-                 descent_iterations: int = DESCENT_ITERATIONS):
-        # MEDIUM (finer scales, more descent) follows fast small objects that FAST misses.
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self.dis.setPatchStride(patch_stride)
-        self.dis.setGradientDescentIterations(descent_iterations)
+    def __init__(self, max_side: int = FLOW_SIDE, flow=None):
+        self.flow = flow or dis_flow()
         self.max_side = max_side
         self.previous: np.ndarray | None = None
 
@@ -125,8 +136,7 @@ class FlowEstimator:
         prev, self.previous = self.previous, gray
         if prev is None or prev.shape != gray.shape:
             return Motion(None, None, True)
-        backward = self.dis.calc(gray, prev, None)
-        forward = self.dis.calc(prev, gray, None)
+        backward, forward = self.flow(gray, prev), self.flow(prev, gray)
         mask = consistency_mask(backward, forward)
         cut = float(mask.mean()) < CUT_TRUSTED
         return Motion(backward, mask, cut)

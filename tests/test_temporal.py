@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from stylestream.temporal import FlowEstimator, TemporalBlender, warp
 
@@ -98,7 +99,8 @@ def test_video_with_and_without_temporal(tmp_path, tiny_models):
         assert probe(out)["frames"] == 8
 
 
-def test_warping_error_metric_zero_when_static_and_grows_with_flicker(tmp_path):
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+def test_warping_error_metric_zero_when_static_and_grows_with_flicker(tmp_path, method):
     from conftest import write_frames
 
     from stylestream.evaluate import temporal_quality
@@ -109,15 +111,15 @@ def test_warping_error_metric_zero_when_static_and_grows_with_flicker(tmp_path):
     for amp in (0, 10, 30):
         flicker = [np.clip(base.astype(int) + amp * (-1) ** t, 0, 255).astype(np.uint8) for t in range(6)]
         out = write_frames(tmp_path / f"out{amp}.mp4", flicker)
-        r = temporal_quality(str(source), str(out))
-        assert r["frames"] == 6
+        r = temporal_quality(str(source), str(out), method=method)
+        assert r["frames"] == 6 and r["flow"] == method
         errors.append(r["warping_error"])
     assert errors[0] < 1e-5
     assert errors[0] < errors[1] < errors[2]
     # Sharpness: a blurred output is measurably less sharp.
     blurred = write_frames(tmp_path / "blur.mp4", [cv2.GaussianBlur(base, (7, 7), 2)] * 6)
-    assert temporal_quality(str(source), str(blurred))["sharpness"] < 0.7 * temporal_quality(
-        str(source), str(tmp_path / "out0.mp4"))["sharpness"]
+    assert temporal_quality(str(source), str(blurred), method=method)["sharpness"] < 0.7 * temporal_quality(
+        str(source), str(tmp_path / "out0.mp4"), method=method)["sharpness"]
 
 
 def test_eval_temporal_cli(tmp_path):
@@ -126,9 +128,11 @@ def test_eval_temporal_cli(tmp_path):
     from conftest import run_cli, write_frames
 
     clip = write_frames(tmp_path / "a.mp4", [_texture(48, 64, s) for s in range(4)])
-    proc = run_cli("eval", "temporal", clip, clip, "--json")
+    proc = run_cli("eval", "temporal", clip, clip, "--json", "--flow", "farneback")
     assert proc.returncode == 0, proc.stderr
-    assert set(json.loads(proc.stdout)) >= {"warping_error", "sharpness", "frames"}
+    assert set(json.loads(proc.stdout)) >= {"warping_error", "sharpness", "frames", "flow"}
+    bad = run_cli("eval", "temporal", clip, clip, "--flow", "raft")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "--flow" in bad.stderr
 
 
 def _sharpness(img):
