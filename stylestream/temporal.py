@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -121,9 +122,11 @@ def farneback_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class FlowEstimator:
-    """Stateful: feed input frames in order; returns the Motion of each relative to the last."""
+    """Stateful: feed input frames in order; returns the Motion of each relative to the last.
+    `flow(a, b)`: optical flow from gray frame a to b, at most `max_side` px (dis_flow())."""
 
-    def __init__(self, max_side: int = FLOW_SIDE, flow=None):
+    def __init__(self, max_side: int = FLOW_SIDE,
+                 flow: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None):
         self.flow = flow or dis_flow()
         self.max_side = max_side
         self.previous: np.ndarray | None = None

@@ -207,6 +207,21 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
         [p for p, _ in probe(src)["audio_packets"]]
 
 
+@pytest.mark.parametrize("arch,temporal,expected", [("compact", 0.8, 3), ("compact", None, 2), ("johnson", 0.8, 2)])
+def test_one_more_frame_in_flight_only_for_a_compact_net_with_consistency(tmp_path, tiny_models, arch, temporal,
+                                                                        expected):
+    from stylestream.engine import OnnxEngine
+    from stylestream.jobs import stylize_video
+    from stylestream.stylizer import Stylizer
+
+    engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1, concurrent_calls=2)
+    engine.metadata = {**engine.metadata, "arch": arch}
+    src = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=6)
+    summary = stylize_video(str(src), str(tmp_path / "out.mp4"), Stylizer(engine, 640), progress=False,
+                            temporal_strength=temporal)
+    assert summary["frames"] == 6 and summary["frames_in_flight"] == expected
+
+
 def test_cpu_frames_in_flight():
     from stylestream.engine import cpu_frames
     assert cpu_frames(1) == (1, 1)
