@@ -179,11 +179,15 @@ class TemporalBlender:
             out = stylized
         else:
             warped = warp(prev, motion.backward)
-            m = cv2.resize(motion.mask, (w, h), interpolation=cv2.INTER_LINEAR) * self.strength
+            m = cv2.resize(motion.mask * np.float32(self.strength), (w, h), interpolation=cv2.INTER_LINEAR)
             out = cv2.blendLinear(warped, stylized, m, 1.0 - m)
             if self.keep_detail:
                 low = cv2.GaussianBlur(out, (0, 0), self.DETAIL_SIGMA)
-                gain = np.clip(_detail(stylized) / (_detail(out) + 1e-2), 1.0, self.MAX_GAIN)
+                gain = _detail(out)     # in place from here: OpenCV's passes beat numpy temporaries
+                cv2.add(gain, 1e-2, dst=gain)
+                cv2.divide(_detail(stylized), gain, dst=gain)
+                cv2.max(gain, 1.0, dst=gain)
+                cv2.min(gain, self.MAX_GAIN, dst=gain)
                 # low + gain·(out − low), in one pass that rounds and saturates to uint8.
                 out = cv2.blendLinear(out, low, gain, 1.0 - gain)
         self.previous = out
