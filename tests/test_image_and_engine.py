@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import run_cli
+from stylestream.engine import Engine
+from stylestream.stylizer import Stylizer
 
 
 def _photo(h=50, w=70):
@@ -123,3 +126,25 @@ def test_info_lists_versions_and_zoo():
         for arch, meta in sizes.items():
             assert meta["kind"] == "stylestream.style" and meta["file_mb"] <= 8, name
             assert meta["arch"] == arch, name
+
+
+class _RampEngine(Engine):
+    """Returns a fixed planar output with values below 0, inside and above 1, whatever the input."""
+
+    def __init__(self, planes: np.ndarray):
+        super().__init__(Path("ramp.onnx"), {}, "cpu")
+        self.planes = planes
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.planes[None]
+
+
+def test_engine_output_becomes_rounded_saturated_interleaved_rgb():
+    h, w = 8, 12
+    ramp = np.linspace(-0.3, 1.3, h * w, dtype=np.float32).reshape(h, w)
+    planes = np.stack([ramp, ramp[::-1], np.full_like(ramp, 0.5)])    # R, G, B differ
+    out = Stylizer(_RampEngine(planes)).infer(np.zeros((h, w, 3), np.uint8))
+    expected = np.clip(np.rint(planes.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+    assert out.dtype == np.uint8 and out.shape == (h, w, 3)
+    assert np.abs(out.astype(int) - expected).max() <= 1      # round-half-even may differ by one
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255 and (out[..., 2] == 128).all()
