@@ -52,7 +52,8 @@ def run_peer_row(clip: Path, dst: Path, style: int, peer_venv: str) -> dict:
 
 
 def median_row(runs: list[dict]) -> dict:
-    """The run with the median FPS, carrying every run's FPS (and RSS peak) beside it."""
+    """The median run (the lower middle one for an even count) with the median FPS, every run's
+    FPS and the highest RSS peak."""
     row = dict(sorted(runs, key=lambda r: r["fps"])[(len(runs) - 1) // 2])
     row["fps"] = round(statistics.median(r["fps"] for r in runs), 2)
     row["fps_runs"] = [r["fps"] for r in runs]
