@@ -107,9 +107,8 @@ def main() -> None:
         model.reshape([1, 3, height, width])
         capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         for precision in ["f32"] + (["bf16"] if "BF16" in capabilities else []):
-            def ov_run(streams: int = 1, precision=precision):
-                compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": str(streams),
-                                                            "NUM_STREAMS": str(streams),
+            def ov_run(precision=precision):
+                compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": "1", "NUM_STREAMS": "1",
                                                             "INFERENCE_PRECISION_HINT": precision})
                 request = compiled.create_infer_request()
                 return lambda b: request.infer({0: b})[0]
