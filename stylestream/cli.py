@@ -37,8 +37,9 @@ def _temporal_strength(args) -> float | None:
 
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--backend", choices=["auto", "onnxruntime", "torch"], default="auto",
-                   help="auto: onnxruntime (TensorRT/CUDA/CPU), or PyTorch CUDA on a GPU without onnxruntime-gpu")
+    p.add_argument("--backend", choices=["auto", "onnxruntime", "openvino", "torch"], default="auto",
+                   help="auto: onnxruntime on a GPU (TensorRT/CUDA), OpenVINO on the CPU where installed "
+                        "(onnxruntime otherwise), or PyTorch CUDA on a GPU without onnxruntime-gpu")
     p.add_argument("--arch", choices=["auto", "johnson", "compact"], default="auto",
                    help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
@@ -170,12 +171,17 @@ def _max_size(args, engine, image_default: int | None = None) -> int:
 
 
 def _backend(device: str, backend: str) -> tuple[str, str]:
-    """(backend, device) that will run the net: onnxruntime (TensorRT, CUDA or CPU) or torch
-    (PyTorch CUDA, for GPU machines without onnxruntime-gpu). The device also decides which
-    size of a zoo style to load."""
+    """(backend, device) that will run the net: onnxruntime (TensorRT, CUDA or CPU; on the CPU
+    load_engine takes OpenVINO instead where it is installed, unless onnxruntime was asked
+    for), openvino (CPU), or torch (PyTorch CUDA, for GPU machines without onnxruntime-gpu).
+    The device also decides which size of a zoo style to load."""
     from stylestream.engine import gpu_available
     from stylestream.gpu import torch_cuda_available
 
+    if backend == "openvino":
+        if device == "cuda":
+            raise UserError("--backend openvino runs on the CPU; leave out --device cuda")
+        return "openvino", "cpu"
     ort_gpu = device != "cpu" and gpu_available()
     if backend == "onnxruntime" or (backend == "auto" and (device == "cpu" or ort_gpu)):
         return "onnxruntime", "cuda" if ort_gpu else "cpu"
@@ -201,7 +207,8 @@ def _stylizer(args, style: str | None, image_default: int | None = None, through
         from stylestream.gpu import TorchEngine, TorchStylizer
         engine = TorchEngine(check_model_file(path, args.device), device=device)
         return TorchStylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
-    engine = load_engine(path, args.device, throughput=throughput)
+    engine = load_engine(path, device if backend == "openvino" else args.device, throughput=throughput,
+                         cpu_runtime=args.backend if args.backend in ("onnxruntime", "openvino") else "auto")
     return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
 
 

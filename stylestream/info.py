@@ -18,7 +18,7 @@ def collect() -> dict:
     from stylestream.zoo import zoo_models
 
     versions = {"stylestream": __version__, "python": platform.python_version()}
-    for mod in ("torch", "torchvision", "onnxruntime", "av", "cv2", "numpy"):
+    for mod in ("torch", "torchvision", "onnxruntime", "openvino", "av", "cv2", "numpy"):
         versions[mod] = _version(mod)
     try:
         import av

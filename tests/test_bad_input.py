@@ -93,7 +93,8 @@ def test_output_under_readonly_path(tmp_path, tiny_models, clips):
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "garbage_onnx", "text_pt", "wrong_suffix", "no_metadata",
                                   "wrong_shape"])
-def test_wrong_model_files(tmp_path, clips, kind):
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime"])     # auto: OpenVINO where installed
+def test_wrong_model_files(tmp_path, clips, kind, backend):
     model = tmp_path / f"m.{'pt' if kind == 'text_pt' else 'bin' if kind == 'wrong_suffix' else 'onnx'}"
     if kind == "empty":
         model.write_bytes(b"")
@@ -112,7 +113,7 @@ def test_wrong_model_files(tmp_path, clips, kind):
             p = proto.metadata_props.add()
             p.key, p.value = "kind", "stylestream.style"
             onnx.save(proto, str(model))
-    proc = run_cli("video", clips["plain"], tmp_path / "out.mp4", "--style", model)
+    proc = run_cli("video", clips["plain"], tmp_path / "out.mp4", "--style", model, "--backend", backend)
     assert_clean_error(proc)
     assert not (tmp_path / "out.mp4").exists()
 
@@ -127,6 +128,8 @@ def test_unknown_zoo_name_and_options(tmp_path, clips, tiny_models):
     assert_clean_error(run_cli("video", clips["plain"], tmp_path / "o.mp4", "--preset", "warp-speed"), "preset")
     assert_clean_error(run_cli("webcam", "--crf", "60", "--no-window"), "crf")
     assert_clean_error(run_cli("video", clips["plain"], clips["plain"], "--style", tiny_models["onnx"]), "overwrite")
+    assert_clean_error(run_cli("video", clips["plain"], tmp_path / "o.mp4", "--style", tiny_models["onnx"],
+                               "--backend", "openvino", "--device", "cuda"), "openvino")
 
 
 def _png_header_only(path, width, height):

@@ -61,6 +61,48 @@ def test_onnx_and_torchscript_agree(tiny_models):
     np.testing.assert_allclose(a(x), ref, atol=1e-4)
 
 
+def test_openvino_and_onnxruntime_agree_and_auto_picks_openvino_on_the_cpu(tiny_models):
+    pytest.importorskip("openvino")
+    from stylestream.engine import load_engine
+
+    x = np.random.default_rng(1).random((1, 3, 36, 52), dtype=np.float32)
+    ov = load_engine(tiny_models["onnx"], "cpu")
+    ort = load_engine(tiny_models["onnx"], "cpu", cpu_runtime="onnxruntime")
+    assert (ov.backend, ort.backend) == ("openvino", "onnxruntime")
+    assert ov.metadata == ort.metadata and ov.metadata["kind"] == "stylestream.style"
+    np.testing.assert_allclose(ov(x), ort(x), atol=1e-4)
+    y = x[:, :, :32, :48].copy()                       # another shape: compiled anew
+    np.testing.assert_allclose(ov(y), ort(y), atol=1e-4)
+
+
+def test_openvino_first_calls_from_several_threads_at_once(tiny_models):
+    """Each engine thread's first call sets OpenVINO up (compiled shapes, requests); several
+    threads doing that at once must all get the right answer. (The deadlock this guards
+    against came once in about seven video jobs and does not reproduce on demand here.)"""
+    pytest.importorskip("openvino")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stylestream.engine import OpenVinoEngine
+
+    engine = OpenVinoEngine(tiny_models["onnx"], threads=1, streams=4)
+    rng = np.random.default_rng(2)
+    batches = [rng.random((1, 3, 32 + 4 * (i % 2), 48), dtype=np.float32) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda b: engine(b).copy(), batches))
+    for b, out in zip(batches, outs):
+        np.testing.assert_allclose(out, engine(b), atol=1e-6)
+
+
+def test_asking_for_openvino_without_it_is_one_clear_error(tiny_models, monkeypatch):
+    from stylestream import engine
+    from stylestream.errors import UserError
+
+    monkeypatch.setattr(engine, "openvino_available", lambda: False)
+    with pytest.raises(UserError, match="pip install openvino"):
+        engine.load_engine(tiny_models["onnx"], "cpu", cpu_runtime="openvino")
+    assert engine.load_engine(tiny_models["onnx"], "cpu").backend == "onnxruntime"   # auto falls back
+
+
 @pytest.mark.parametrize("w,h,max_size,expected", [
     (640, 272, 640, (640, 272)), (1280, 720, 640, (640, 360)), (65, 47, None, (64, 48)),
     (3000, 10, 640, (640, 4)), (100, 100, 50, (48, 48)), (1000, 500, 642, (640, 320)),

@@ -173,18 +173,21 @@ def test_audio_codecs_across_containers(tmp_path, tiny_models, container, codec,
         assert got["audio_packets"][-1][1] > 1.0
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("temporal", [0.8, None])
-def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temporal, monkeypatch):
+def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temporal, runtime, monkeypatch):
     """Several frames in flight (the CPU's throughput mode) must write exactly the frames that
     one frame at a time does, in the same order, the temporal blend in sequence. Compared as
     handed to the encoder: libx264's frame threads may round a frame differently run to run."""
     import numpy as np
 
     from stylestream import sinks
-    from stylestream.engine import OnnxEngine
+    from stylestream.engine import OnnxEngine, OpenVinoEngine
     from stylestream.jobs import stylize_video
     from stylestream.stylizer import Stylizer
 
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
     written: list[np.ndarray] = []
     real_write = sinks.VideoFileSink.write
     monkeypatch.setattr(sinks.VideoFileSink, "write",
@@ -193,7 +196,8 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
     outs = {}
     for frames in (1, 3):
         written.clear()
-        engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1, concurrent_calls=frames)
+        engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1, concurrent_calls=frames) \
+            if runtime == "onnxruntime" else OpenVinoEngine(tiny_models["onnx"], threads=1, streams=frames)
         stylizer = Stylizer(engine, 640)
         assert stylizer.frames_at_once == frames
         out = tmp_path / f"out{frames}.mp4"
