@@ -40,6 +40,9 @@ def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--backend", choices=["auto", "onnxruntime", "openvino", "torch"], default="auto",
                    help="auto: onnxruntime on a GPU (TensorRT/CUDA), OpenVINO on the CPU where installed "
                         "(onnxruntime otherwise), or PyTorch CUDA on a GPU without onnxruntime-gpu")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="OpenVINO's arithmetic on the CPU; auto: bf16 where the CPU has it natively (AMX, "
+                        "AVX-512 BF16), fp32 elsewhere")
     p.add_argument("--arch", choices=["auto", "johnson", "compact"], default="auto",
                    help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
@@ -208,7 +211,8 @@ def _stylizer(args, style: str | None, image_default: int | None = None, through
         engine = TorchEngine(check_model_file(path, args.device), device=device)
         return TorchStylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
     engine = load_engine(path, device if backend == "openvino" else args.device, throughput=throughput,
-                         cpu_runtime=args.backend if args.backend in ("onnxruntime", "openvino") else "auto")
+                         cpu_runtime=args.backend if args.backend in ("onnxruntime", "openvino") else "auto",
+                         precision=args.precision)
     return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
 
 

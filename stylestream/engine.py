@@ -164,12 +164,20 @@ def _openvino_reason(exc: Exception) -> str:
     return lines[-1][:200] if lines else exc.__class__.__name__
 
 
+CPU_PRECISIONS = ("auto", "fp32", "bf16")
+
+
 class OpenVinoEngine(Engine):
-    """The CPU engine where OpenVINO is installed: it runs the same .onnx files 15-20 % faster
-    than ONNX Runtime's CPU provider (compact starry, 640x272, one core: 36 ms against 45;
-    benchmarks/engine_backends.py), whose blocked-layout convolutions pay for a layout
-    reorder before and after each InstanceNorm. Always fp32: on AMX CPUs OpenVINO would
-    otherwise pick bf16, which is 2.7x faster but 34 dB from fp32 on some frames.
+    """The CPU engine where OpenVINO is installed. In fp32 it runs the same .onnx files 15-20 %
+    faster than ONNX Runtime's CPU provider, with the same output (compact starry, 640x272,
+    one core: 36 ms against 45; benchmarks/engine_backends.py): ONNX Runtime's blocked-layout
+    convolutions pay for a layout reorder before and after each InstanceNorm.
+
+    `precision` auto is OpenVINO's own choice: bf16 where the CPU computes it natively (AMX,
+    AVX-512 BF16), fp32 elsewhere, as the GPU paths run fp16. bf16 is 2.7x faster on an AMX
+    Xeon (16.6 ms); its pixels differ from fp32 by up to 34 dB PSNR on a frame, texture
+    detail placed a little differently, while the style and content distances of all ten zoo
+    nets and bikes.mp4's warping error and sharpness stay within 0.1 % (docs/benchmarks.md).
 
     `streams` frames may be in __call__ at once (from different threads), each on `threads`
     threads. The net is compiled for each input shape it meets: a fixed shape runs about 8 %
@@ -177,7 +185,7 @@ class OpenVinoEngine(Engine):
     """
     backend = "openvino"
 
-    def __init__(self, path: Path, threads: int | None = None, streams: int = 1):
+    def __init__(self, path: Path, threads: int | None = None, streams: int = 1, precision: str = "auto"):
         import openvino as ov
         from openvino.frontend import FrontEndManager
 
@@ -199,9 +207,16 @@ class OpenVinoEngine(Engine):
             raise UserError(f"{path}: expected one float32 N×3×H×W input and one output")
         super().__init__(path, meta, "cpu")
         self.concurrent_calls = max(1, streams)
+        if precision not in CPU_PRECISIONS:
+            raise UserError(f"--precision must be one of {', '.join(CPU_PRECISIONS)}")
+        if precision == "bf16" and "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            raise UserError("--precision bf16: this CPU has no bf16 arithmetic (it needs AMX or AVX-512 BF16)")
+        hint = {"fp32": "f32", "bf16": "bf16"}.get(precision) \
+            or self.core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+        self.precision = "fp32" if hint == "f32" else hint
         self.config = {"NUM_STREAMS": str(self.concurrent_calls),
                        "INFERENCE_NUM_THREADS": str(self.concurrent_calls * (threads or os.cpu_count() or 1)),
-                       "INFERENCE_PRECISION_HINT": "f32",
+                       "INFERENCE_PRECISION_HINT": hint,
                        # Flow, blend, decode and encode threads share the cores with the net:
                        # unpinned, bikes.mp4 ran at 29.8 FPS against 29.4 pinned (3 runs each).
                        "ENABLE_CPU_PINNING": "NO"}
@@ -301,12 +316,13 @@ CPU_RUNTIMES = ("auto", "onnxruntime", "openvino")
 
 
 def load_engine(path: str | Path, device: str = "auto", throughput: bool = False,
-                cpu_runtime: str = "auto") -> Engine:
+                cpu_runtime: str = "auto", precision: str = "auto") -> Engine:
     """Opens a style model by file type; every failure is a UserError with one clear line.
     `throughput`: for video files rather than latency (webcam, images), an ONNX model on
     the CPU takes one frame per core, each single-threaded (cpu_frames()).
     `cpu_runtime`: which runtime takes an .onnx file on the CPU; auto is OpenVINO where it is
-    installed, ONNX Runtime otherwise. A GPU always goes to ONNX Runtime (TensorRT, CUDA)."""
+    installed, ONNX Runtime otherwise. A GPU always goes to ONNX Runtime (TensorRT, CUDA).
+    `precision`: OpenVINO's arithmetic (OpenVinoEngine); ONNX Runtime on the CPU is fp32."""
     path = check_model_file(path, device)
     if cpu_runtime not in CPU_RUNTIMES:
         raise UserError(f"the CPU runtime must be one of {', '.join(CPU_RUNTIMES)}")
@@ -316,7 +332,7 @@ def load_engine(path: str | Path, device: str = "auto", throughput: bool = False
     on_cpu = device == "cpu" or (device == "auto" and not gpu_available())
     if on_cpu and cpu_runtime != "onnxruntime":
         if openvino_available():
-            return OpenVinoEngine(path, threads=threads, streams=frames)
+            return OpenVinoEngine(path, threads=threads, streams=frames, precision=precision)
         if cpu_runtime == "openvino":
             raise UserError("--backend openvino: OpenVINO is not installed (pip install openvino)")
     return OnnxEngine(path, device, threads=threads, concurrent_calls=frames)

@@ -51,7 +51,7 @@ def test_onnx_and_torchscript_agree(tiny_models):
     from stylestream.engine import load_engine
 
     x = np.random.default_rng(0).random((1, 3, 32, 48), dtype=np.float32)
-    a = load_engine(tiny_models["onnx"], "cpu")
+    a = load_engine(tiny_models["onnx"], "cpu", precision="fp32")     # export parity, not bf16
     b = load_engine(tiny_models["pt"], "cpu")
     assert a.name == b.name == "tiny" and a.metadata["arch"] == "johnson"
     np.testing.assert_allclose(a(x), b(x), atol=1e-4)
@@ -66,13 +66,29 @@ def test_openvino_and_onnxruntime_agree_and_auto_picks_openvino_on_the_cpu(tiny_
     from stylestream.engine import load_engine
 
     x = np.random.default_rng(1).random((1, 3, 36, 52), dtype=np.float32)
-    ov = load_engine(tiny_models["onnx"], "cpu")
+    assert load_engine(tiny_models["onnx"], "cpu").backend == "openvino"
+    ov = load_engine(tiny_models["onnx"], "cpu", precision="fp32")
     ort = load_engine(tiny_models["onnx"], "cpu", cpu_runtime="onnxruntime")
-    assert (ov.backend, ort.backend) == ("openvino", "onnxruntime")
+    assert (ov.backend, ov.precision, ort.backend) == ("openvino", "fp32", "onnxruntime")
     assert ov.metadata == ort.metadata and ov.metadata["kind"] == "stylestream.style"
     np.testing.assert_allclose(ov(x), ort(x), atol=1e-4)
     y = x[:, :, :32, :48].copy()                       # another shape: compiled anew
     np.testing.assert_allclose(ov(y), ort(y), atol=1e-4)
+
+
+def test_openvino_bf16_is_close_to_fp32_where_the_cpu_has_it(tiny_models):
+    pytest.importorskip("openvino")
+    import openvino
+
+    from stylestream.engine import OpenVinoEngine
+    if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        pytest.skip("this CPU has no bf16 arithmetic")
+    x = np.random.default_rng(3).random((1, 3, 64, 96), dtype=np.float32)
+    fp32 = OpenVinoEngine(tiny_models["onnx"], precision="fp32")(x).copy()
+    bf16 = OpenVinoEngine(tiny_models["onnx"], precision="bf16")
+    out = bf16(x)
+    assert bf16.precision == "bf16" and out.shape == fp32.shape
+    assert 0 < np.abs(out - fp32).mean() < 0.02          # really bf16, and close
 
 
 def test_openvino_first_calls_from_several_threads_at_once(tiny_models):
@@ -131,7 +147,7 @@ def test_odd_sized_frame_is_stylized_pixel_for_pixel(tiny_models):
     from stylestream.stylizer import Stylizer
 
     frame = np.random.default_rng(3).integers(0, 256, (47, 65, 3), dtype=np.uint8)
-    out = Stylizer(load_engine(tiny_models["onnx"], "cpu"))(frame)
+    out = Stylizer(load_engine(tiny_models["onnx"], "cpu", precision="fp32"))(frame)
     padded = cv2.copyMakeBorder(frame, 0, 1, 0, 3, cv2.BORDER_REFLECT_101)
     with torch.no_grad():
         ref = tiny_models["net"](torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255)[0]
