@@ -50,20 +50,14 @@ def engine_worker(style: str, arch: str, device: str, width: int, height: int, r
                   backend: str = "auto") -> None:
     """Runs in its own process: prints the engine's median ms per frame as JSON."""
     import numpy as np
+    from engine_backends import timed
 
     from stylestream.engine import load_engine
     from stylestream.zoo import resolve_style
 
     engine = load_engine(resolve_style(style, arch, on_gpu=device == "cuda"), device, cpu_runtime=backend)
     batch = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-    for _ in range(3):
-        engine(batch)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        engine(batch)
-        times.append(time.perf_counter() - t)
-    print(json.dumps({"ms": 1000 * float(np.median(times)), "device": engine.device, "backend": engine.backend}))
+    print(json.dumps({"ms": timed(engine, batch, repeats), "device": engine.device, "backend": engine.backend}))
 
 
 def main() -> None:
