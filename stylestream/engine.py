@@ -25,6 +25,7 @@ KIND_USES = {STYLE_KIND: "stylestream video, webcam or image", GENERATOR_KIND: "
 class Engine:
     backend = "?"
     concurrent_calls = 1     # how many frames may be in __call__ at once, from different threads
+    precision: str | None = None   # the arithmetic, where stylestream chooses it (OpenVinoEngine)
 
     def __init__(self, path: Path, metadata: dict[str, str], device: str):
         self.path, self.metadata, self.device = path, metadata, device
@@ -189,7 +190,7 @@ class OpenVinoEngine(Engine):
         import openvino as ov
         from openvino.frontend import FrontEndManager
 
-        self.core, self.path = ov.Core(), path
+        self.core = ov.Core()
         try:
             # The ONNX front end by name: Core.read_model tries every front end in turn on a
             # file that is not ONNX, and TensorFlow's logs its parse errors to stderr.

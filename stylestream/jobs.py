@@ -101,7 +101,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
     summary = {
         "input": src, "output": str(out), "style": stylizer.engine.name,
         "arch": stylizer.engine.metadata.get("arch"), "device": stylizer.engine.device, "backend": stylizer.engine.backend,
-        "precision": getattr(stylizer.engine, "precision", None), "encoder": sink.stream.codec_context.name,
+        "precision": stylizer.engine.precision, "encoder": sink.stream.codec_context.name,
         "frames": job.frames, "seconds": round(seconds, 3), "fps": round(job.frames / seconds, 2) if seconds else 0.0,
         "stage_fps": job.stage_fps(), "frames_in_flight": ahead, "width": sink.width, "height": sink.height,
         "audio_streams": len(sink.audio_map), "interrupted": interrupted,
