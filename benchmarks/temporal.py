@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--metric-flow", default="dis", choices=METRIC_FLOWS,
                    help="the metric's optical flow (farneback shares no error with the runtime's DIS)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs of each configuration (median FPS)")
+    p.add_argument("--backend", default="auto", help="stylestream's --backend (auto, onnxruntime, openvino, torch)")
+    p.add_argument("--precision", default="auto", help="stylestream's --precision (auto, fp32, bf16)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     if args.repeats < 1:
@@ -63,7 +65,8 @@ def main() -> None:
             for label, flags in runs:
                 out = Path(tmp) / f"{label.replace(' ', '_')}.mp4"
                 cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), "--style", args.style,
-                       "--arch", args.arch, "--max-size", str(args.max_size), "--json", "--no-progress", *flags]
+                       "--arch", args.arch, "--max-size", str(args.max_size), "--backend", args.backend,
+                       "--precision", args.precision, "--json", "--no-progress", *flags]
                 run = run_measured(cmd)
                 if run["returncode"] != 0:
                     raise SystemExit(f"stylestream failed: {run['stderr'].strip()[-300:]}")
@@ -86,10 +89,12 @@ def main() -> None:
     base = rows[0]
     print(f"# temporal stability on {args.clip.name} ({base['frames']} frames, metric flow {args.metric_flow}), "
           f"{machine_name()}" + (f"; FPS: median of {args.repeats} interleaved runs" if args.repeats > 1 else ""))
+    print(f"  stylestream: {first['per-frame'][0]['backend']} on the {first['per-frame'][0]['device']}, "
+          f"precision {first['per-frame'][0]['precision']}")
     print(f"{'run':40s} {'warp err':>9s} {'vs per-frame':>12s} {'sharpness':>9s} {'vs per-frame':>12s} {'FPS':>6s}")
     for r in rows:
-        print(f"{r['run']:40s} {r['warping_error']:9.5f} {r['warping_error'] / base['warping_error']:12.2f} "
-              f"{r['sharpness']:9.4f} {r['sharpness'] / base['sharpness']:12.2f} {r['fps']:6.2f}")
+        print(f"{r['run']:40s} {r['warping_error']:9.5f} {r['warping_error'] / base['warping_error']:12.3f} "
+              f"{r['sharpness']:9.4f} {r['sharpness'] / base['sharpness']:12.3f} {r['fps']:6.2f}")
     for r in rows[1:len(runs)]:
         pairs = [a / b - 1 for a, b in zip(base["fps_runs"], r["fps_runs"])]
         print(f"  consistency cost, {r['run']}: {base['fps'] / r['fps'] - 1:+.0%} of the per-frame time"

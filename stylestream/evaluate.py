@@ -74,7 +74,7 @@ def temporal_quality(source: str, output: str, flow_side: int = 640, method: str
     # or Farnebäck, which shares no error with the runtime's DIS flow.
     if method not in METRIC_FLOWS:
         raise UserError(f"--flow must be one of {', '.join(METRIC_FLOWS)}")
-    flow = FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25) if method == "dis"
+    flow = FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25, refinement_iterations=5) if method == "dis"
                          else farneback_flow)
     errors, sharpness, previous, n = [], [], None, 0
     for src, out in zip(_frames(source), _frames(output)):

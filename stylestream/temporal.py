@@ -10,8 +10,8 @@ m is 0 where forward and backward flow disagree (occlusions, disocclusions) and 
 motion boundaries, 1 elsewhere; α is --temporal-strength. A scene cut resets the history.
 
 Blending alone softens the picture: the warped frame is resampled (a little blur each time,
-compounding through the recursion) and two textures that are not perfectly aligned average
-out. So the blend's fine detail (above a σ = 1 px Gaussian) is amplified until its local
+compounding through the recursion, unless a moving pixel is copied whole; see
+TemporalBlender) and two textures that are not perfectly aligned average out. So the blend's fine detail (above a σ = 1 px Gaussian) is amplified until its local
 Laplacian magnitude matches the freshly stylized frame's — the detail stays the stable,
 warped one, only its contrast is restored.
 
@@ -28,20 +28,18 @@ import cv2
 import numpy as np
 
 # Flow is estimated with the longer side at most FLOW_SIDE pixels, by DIS (MEDIUM preset)
-# with patches every PATCH_STRIDE pixels instead of MEDIUM's 3. Offline sweep on bikes.mp4
-# (compact starry, cached per-frame outputs, gain cap 1.45, x264 veryfast; the cost is both
-# flows and the mask on one core):
-# 320 px stride 3, 9.6 ms, 0.513× of the per-frame warping error; 400 px stride 4, 12.5 ms,
-# 0.488×; 400 px stride 3, 16 ms, 0.489×; DIS's finest scale 0 at 320 px, 36 ms, 0.453×.
-# Stride 5 is cheaper still (10.8 ms, 0.492×) but trusts pixels a moving object uncovers.
-FLOW_SIDE = 400
+# with patches every PATCH_STRIDE pixels instead of MEDIUM's 3, 12 patch descent steps
+# instead of 25 and 3 variational refinements instead of 5. Offline sweep on bikes.mp4
+# (compact starry, per-frame outputs cached, the blend below, the sink's x264, scored as
+# `eval temporal` does; ms: both flows and the mask on one core):
+#   320 px: 0.488× of the per-frame warping error, 5.5 ms; 5 refinements 0.485×, 6.3 ms;
+#   2 refinements 0.492×, 5.0 ms; stride 5 0.498×, 4.7 ms
+#   256 px 0.508×, 4.0 ms; 400 px 0.465×, 9.1 ms.
+# Session 6 found 12 descent steps as good as 25 (0.492× against 0.493×) for 0.8 ms less.
+FLOW_SIDE = 320
 PATCH_STRIDE = 4
-# Within that, 12 patch descent steps instead of MEDIUM's 25. `benchmarks/temporal.py --arch
-# compact` (x264 superfast, gain cap 1.42), warping error × per-frame and both flows' cost on
-# one core: 25 steps 0.493×, 9.7 ms; 12 steps 0.492×, 8.9 ms; 8 steps 0.499×; 5 steps 0.516×.
-# Fewer variational refinements cost more accuracy than they save: 3 on the forward flow,
-# 0.495× for 8.1 ms; 0 forward, 0.508×; 3 on both, 0.506×.
 DESCENT_ITERATIONS = 12
+REFINEMENT_ITERATIONS = 3
 # A new shot leaves almost no consistent pixel: on bikes.mp4's five cuts 0.6–8.6 % of the
 # mask is trusted. Fast motion leaves far more (43–58 % on its fastest frames), and is still
 # worth blending where the mask trusts it: a reset there costs stability for nothing.
@@ -71,16 +69,20 @@ def _pixel_grid(h: int, w: int) -> np.ndarray:
     return np.dstack([xs, ys])
 
 
+def sample_points(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """h×w×2 float32 map of x + flow(x) for cv2.remap; flow is resized (and its vectors
+    rescaled) to h×w if it was estimated at another size."""
+    if flow.shape[:2] == (h, w):
+        return cv2.add(flow, _pixel_grid(h, w))
+    where = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    cv2.multiply(where, (w / flow.shape[1], h / flow.shape[0], 0.0, 0.0), dst=where)   # vectors to pixels here
+    return cv2.add(where, _pixel_grid(h, w), dst=where)
+
+
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
-    """Samples `image` at x + flow(x); flow is resized to the image if needed. Cubic keeps
-    stylized texture crisper than linear; smooth fields such as flow can take linear."""
-    h, w = image.shape[:2]
-    if flow.shape[:2] != (h, w):
-        where = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        cv2.multiply(where, (w / flow.shape[1], h / flow.shape[0], 0.0, 0.0), dst=where)   # vectors to pixels here
-        cv2.add(where, _pixel_grid(h, w), dst=where)
-    else:
-        where = cv2.add(flow, _pixel_grid(h, w))
+    """Samples `image` at x + flow(x). Cubic keeps stylized texture crisper than linear;
+    smooth fields such as flow can take linear."""
+    where = sample_points(flow, image.shape[0], image.shape[1])
     return cv2.remap(image, where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -101,17 +103,21 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
         + _sq_norm(cv2.Sobel(backward, cv2.CV_32F, 0, 1, ksize=3))
     boundary = gradient_sq / 64 - 0.01 * back_sq
     trusted = cv2.bitwise_and(cv2.compare(disagreement, 0.5, cv2.CMP_LE), cv2.compare(boundary, 0.002, cv2.CMP_LE))
-    # Erode a little: flow is least reliable right next to an occlusion.
-    trusted = cv2.erode(trusted, np.ones((3, 3), np.uint8))
+    # A 3×3 median drops lone trusted pixels inside an occlusion (and lone distrusted ones
+    # elsewhere). The 3×3 erosion used before also distrusted a pixel's worth around every
+    # occlusion, and the unblended rim flickered: bikes 0.502× against 0.488×.
+    trusted = cv2.medianBlur(trusted, 3)
     return cv2.multiply(trusted, 1 / 255, dtype=cv2.CV_32F)
 
 
-def dis_flow(patch_stride: int = PATCH_STRIDE, descent_iterations: int = DESCENT_ITERATIONS):
+def dis_flow(patch_stride: int = PATCH_STRIDE, descent_iterations: int = DESCENT_ITERATIONS,
+             refinement_iterations: int = REFINEMENT_ITERATIONS):
     """flow(a, b): DIS optical flow from gray frame a to gray frame b, H×W×2 float32."""
     # MEDIUM (finer scales, more descent) follows fast small objects that FAST misses.
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setPatchStride(patch_stride)
     dis.setGradientDescentIterations(descent_iterations)
+    dis.setVariationalRefinementIterations(refinement_iterations)
     return lambda a, b: dis.calc(a, b, None)
 
 
@@ -155,14 +161,23 @@ class TemporalBlender:
     """Keeps the previous output and blends its warped copy into each new one."""
 
     DETAIL_SIGMA = 1.0      # px: what counts as fine detail
-    # Never amplify detail more than this. The gain also amplifies what flicker is left in the
-    # blend: on bikes.mp4 (starry, strength 0.8) a cap of 1.5 instead of 2.5 took the warping
-    # error from 0.515× to 0.491× of per-frame (full net) and 0.547× to 0.515× (compact) for
-    # 2–3 % of sharpness. With the 400 px flow and superfast x264, `benchmarks/temporal.py
-    # --arch compact` gives 0.499× at 96.2 % sharpness with a cap of 1.45, 0.493× at 95.6 %
-    # with 1.42 and 0.488× at 95.2 % with 1.4: 1.42 keeps both the ≤ 0.5× and the ≥ 95 %
-    # line with some room.
-    MAX_GAIN = 1.42
+    # Never amplify detail more than this: the gain also amplifies what flicker is left in
+    # the blend. Offline sweep on bikes.mp4 (compact starry, strength 0.8, the sink's x264),
+    # with the warp below: a cap of 1.3 gives 0.474× of the per-frame warping error at 94.4 %
+    # of its sharpness, 1.36 0.488× at 96.5 %, 1.4 0.494× at 97.3 %.
+    MAX_GAIN = 1.36
+    # The history is warped two ways and mixed by how fast each pixel moves. Cubic keeps
+    # sub-pixel drift exact, but every resample softens the texture a little, compounding
+    # through the recursion, and the gain that restores it re-amplifies flicker. Where the
+    # scene moves a pixel or more a frame the flow's own error outweighs that exactness, and a
+    # nearest-neighbour copy keeps the texture crisp at no cost to stability. Pixels below
+    # 0.5 px a frame take the cubic sample, above 1.5 px the copy, linearly in between.
+    # Same sweep (gain cap tuned for ≥ 95 % sharpness), against cubic alone: bikes 0.488× at
+    # 96.5 % with a 320 px flow, where cubic alone needs 400 px for 0.487× at 95.2 %;
+    # bigbuckbunny (mostly sub-pixel drift) about 0.53× at 94.5 %, as cubic alone with the
+    # 400 px flow. Nearest alone suits bikes (0.487× at 97.4 %) but leaves slowly drifting
+    # texture stuck in place: bigbuckbunny 0.64× at 95 %.
+    COPY_FROM, COPY_RAMP = 0.5, 1.0     # px a frame where the copy starts to take over; ramp width
 
     def __init__(self, strength: float = 0.8, keep_detail: bool = True):
         if not 0.0 <= strength <= 1.0:
@@ -178,7 +193,7 @@ class TemporalBlender:
         if motion.cut or prev is None or prev.shape != stylized.shape:
             out = stylized
         else:
-            warped = warp(prev, motion.backward)
+            warped = self._warp_history(prev, motion.backward)
             m = cv2.resize(motion.mask * np.float32(self.strength), (w, h), interpolation=cv2.INTER_LINEAR)
             out = cv2.blendLinear(warped, stylized, m, 1.0 - m)
             if self.keep_detail:
@@ -192,3 +207,14 @@ class TemporalBlender:
                 out = cv2.blendLinear(out, low, gain, 1.0 - gain)
         self.previous = out
         return out
+
+    def _warp_history(self, prev: np.ndarray, backward: np.ndarray) -> np.ndarray:
+        h, w = prev.shape[:2]
+        where = sample_points(backward, h, w)
+        exact = cv2.remap(prev, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        copied = cv2.remap(prev, where, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        # How fast each pixel moves, in pixels of this frame; computed at the flow's size.
+        speed = cv2.sqrt(_sq_norm(backward))
+        copy = np.clip((speed * np.float32(w / backward.shape[1]) - self.COPY_FROM) / self.COPY_RAMP, 0, 1)
+        copy = cv2.resize(copy, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.blendLinear(copied, exact, copy, 1.0 - copy)

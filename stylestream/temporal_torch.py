@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from stylestream.temporal import CUT_TRUSTED, TemporalBlender  # the CPU path's rules
 
-FLOW_SIDE = 480          # the GPU can afford a finer flow than the CPU's 400
+FLOW_SIDE = 480          # the GPU can afford a finer flow than the CPU's 320
 
 
 # Kernels are made once per device: a CUDA graph capture may not copy from the host.
@@ -170,7 +170,7 @@ class TorchTemporal:
     kernels one by one from Python costs more than running them."""
 
     DETAIL_SIGMA = 1.0
-    MAX_GAIN = TemporalBlender.MAX_GAIN
+    MAX_GAIN = 1.42      # the CPU blender's former cap: this path still warps with bicubic alone
 
     def __init__(self, strength: float = 0.8, keep_detail: bool = True, flow_side: int = FLOW_SIDE,
                  graphs: bool = True):

@@ -159,3 +159,19 @@ def test_blending_keeps_the_stylized_frames_sharpness():
     assert results[False][0] < 0.85, results               # plain blending loses detail
     assert results[True][0] > 0.95, results                 # restored
     assert results[True][1] > 5, results                    # and the output is not just the new frame
+
+
+def test_history_is_copied_where_the_scene_moves_fast_and_resampled_where_it_drifts():
+    """The history warp: pixels moving ≥ 1.5 px a frame are copied whole (no resampling blur
+    to compound through the recursion); slow drift is resampled (cubic), so sub-pixel motion
+    is followed rather than rounded away."""
+    prev = _texture(64, 96, 7, k=2)
+    blender = TemporalBlender()
+    inner = (slice(8, -8), slice(8, -8))
+    fast = np.dstack([np.full((32, 48), -1.6, np.float32), np.full((32, 48), -1.1, np.float32)])  # 3.2, 2.2 px here
+    warped = blender._warp_history(prev, fast)
+    assert np.array_equal(warped[inner], prev[6:-10, 5:-11])               # the nearest pixels, 3 left and 2 up
+    drift = np.dstack([np.full((32, 48), -0.15, np.float32), np.zeros((32, 48), np.float32)])   # 0.3 px here
+    warped = blender._warp_history(prev, drift)
+    np.testing.assert_array_equal(warped, warp(prev, drift))                # cubic, not rounded to no motion
+    assert np.abs(warped[inner].astype(int) - prev[inner]).mean() > 2
