@@ -70,12 +70,13 @@ def temporal_quality(source: str, output: str, flow_side: int = 640, method: str
 
     from stylestream.temporal import FlowEstimator, dis_flow, farneback_flow, warp
 
-    # DIS as MEDIUM has it (stride 3, 25 descent steps) at 640 px, whatever the runtime uses;
-    # or Farnebäck, which shares no error with the runtime's DIS flow.
+    # DIS as MEDIUM has it (stride 3, 25 descent steps, 5 refinements) at 640 px, whatever the
+    # runtime uses; or Farnebäck, which shares no error with the runtime's DIS flow. The mask
+    # is eroded, as it always has been here, whatever the runtime's blend does.
     if method not in METRIC_FLOWS:
         raise UserError(f"--flow must be one of {', '.join(METRIC_FLOWS)}")
-    flow = FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25, refinement_iterations=5) if method == "dis"
-                         else farneback_flow)
+    flow = FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25, refinement_iterations=5)
+                         if method == "dis" else farneback_flow, erode_mask=True)
     errors, sharpness, previous, n = [], [], None, 0
     for src, out in zip(_frames(source), _frames(output)):
         n += 1

@@ -92,8 +92,9 @@ def _sq_norm(field: np.ndarray) -> np.ndarray:
     return sq[..., 0] + sq[..., 1]
 
 
-def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
-    """1 where forward and backward flow agree and no motion boundary lies (Ruder et al. 2016)."""
+def consistency_mask(backward: np.ndarray, forward: np.ndarray, erode: bool = False) -> np.ndarray:
+    """1 where forward and backward flow agree and no motion boundary lies (Ruder et al. 2016).
+    `erode`: distrust a pixel's worth around every untrusted one, as `eval temporal` always has."""
     fwd_at = warp(forward, backward, cv2.INTER_LINEAR)   # forward flow where each current pixel came from
     back_sq = _sq_norm(backward)
     # Occluded: |b + f|² > 0.01·(|b|² + |f|²) + 0.5
@@ -103,9 +104,11 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
         + _sq_norm(cv2.Sobel(backward, cv2.CV_32F, 0, 1, ksize=3))
     boundary = gradient_sq / 64 - 0.01 * back_sq
     trusted = cv2.bitwise_and(cv2.compare(disagreement, 0.5, cv2.CMP_LE), cv2.compare(boundary, 0.002, cv2.CMP_LE))
-    # A 3×3 median drops lone trusted pixels inside an occlusion (and lone distrusted ones
-    # elsewhere). The 3×3 erosion used before also distrusted a pixel's worth around every
-    # occlusion, and the unblended rim flickered: bikes 0.502× against 0.488×.
+    if erode:
+        return cv2.multiply(cv2.erode(trusted, np.ones((3, 3), np.uint8)), 1 / 255, dtype=cv2.CV_32F)
+    # The blend's mask: a 3×3 median drops lone trusted pixels inside an occlusion (and lone
+    # distrusted ones elsewhere). Eroding also distrusts a rim around every occlusion, and the
+    # unblended rim flickers: bikes 0.502× against 0.488×.
     trusted = cv2.medianBlur(trusted, 3)
     return cv2.multiply(trusted, 1 / 255, dtype=cv2.CV_32F)
 
@@ -132,9 +135,9 @@ class FlowEstimator:
     `flow(a, b)`: optical flow from gray frame a to b, at most `max_side` px (dis_flow())."""
 
     def __init__(self, max_side: int = FLOW_SIDE,
-                 flow: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None):
+                 flow: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, erode_mask: bool = False):
         self.flow = flow or dis_flow()
-        self.max_side = max_side
+        self.max_side, self.erode_mask = max_side, erode_mask
         self.previous: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -146,7 +149,7 @@ class FlowEstimator:
         if prev is None or prev.shape != gray.shape:
             return Motion(None, None, True)
         backward, forward = self.flow(gray, prev), self.flow(prev, gray)
-        mask = consistency_mask(backward, forward)
+        mask = consistency_mask(backward, forward, self.erode_mask)
         cut = float(mask.mean()) < CUT_TRUSTED
         return Motion(backward, mask, cut)
 

@@ -175,3 +175,31 @@ def test_history_is_copied_where_the_scene_moves_fast_and_resampled_where_it_dri
     warped = blender._warp_history(prev, drift)
     np.testing.assert_array_equal(warped, warp(prev, drift))                # cubic, not rounded to no motion
     assert np.abs(warped[inner].astype(int) - prev[inner]).mean() > 2
+
+
+def test_metric_keeps_its_eroded_mask(tmp_path, monkeypatch):
+    """`eval temporal` scores with the eroded forward–backward mask it has always used, so a
+    change to the runtime blend's mask cannot move the figures it is judged by."""
+    import stylestream.temporal as temporal
+    from conftest import write_frames
+
+    from stylestream.evaluate import temporal_quality
+
+    seen, real = [], temporal.consistency_mask
+
+    def spy(backward, forward, erode=False):
+        seen.append(erode)
+        return real(backward, forward, erode)
+
+    monkeypatch.setattr(temporal, "consistency_mask", spy)
+    big = _texture(80, 120, 8)
+    clip = write_frames(tmp_path / "a.mp4", [_shift(big, 2 * i, i)[8:72, 8:104] for i in range(4)])
+    temporal_quality(str(clip), str(clip))
+    assert seen and all(seen)
+    # What erosion does: an untrusted square leaves a one-pixel rim untrusted around it.
+    flow = np.zeros((40, 40, 2), np.float32)
+    away = flow.copy()
+    away[15:25, 15:25] = 5.0                                                 # forward flow disagrees there
+    eroded, median = real(flow, away, erode=True), real(flow, away)
+    assert median[16:24, 16:24].max() == 0 and median[14, 14:26].min() == 1
+    assert eroded[14, 14:26].max() == 0 and eroded[12, :].min() == 1
