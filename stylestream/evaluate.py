@@ -64,27 +64,32 @@ def _frames(path: str):
 METRIC_FLOWS = ("dis", "farneback")
 
 
-def temporal_quality(source: str, output: str, flow_side: int = 640, method: str = "dis") -> dict:
+def metric_flow(method: str = "dis", flow_side: int = 640):
+    """The metric's motion estimator: DIS as MEDIUM has it (stride 3, 25 descent steps, 5
+    refinements) at 640 px, whatever the runtime uses; or Farnebäck, which shares no error
+    with the runtime's DIS flow. The mask is eroded, as it always has been here, whatever the
+    runtime's blend does."""
+    from stylestream.temporal import FlowEstimator, dis_flow, farneback_flow
+
+    if method not in METRIC_FLOWS:
+        raise UserError(f"--flow must be one of {', '.join(METRIC_FLOWS)}")
+    return FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25, refinement_iterations=5)
+                         if method == "dis" else farneback_flow, erode_mask=True)
+
+
+def score_frames(pairs) -> dict:
+    """Warping error and sharpness of output frames, from (output frame, the metric's Motion
+    for its source frame) pairs in order."""
     import cv2
     import numpy as np
 
-    from stylestream.temporal import FlowEstimator, dis_flow, farneback_flow, warp
+    from stylestream.temporal import warp
 
-    # DIS as MEDIUM has it (stride 3, 25 descent steps, 5 refinements) at 640 px, whatever the
-    # runtime uses; or Farnebäck, which shares no error with the runtime's DIS flow. The mask
-    # is eroded, as it always has been here, whatever the runtime's blend does.
-    if method not in METRIC_FLOWS:
-        raise UserError(f"--flow must be one of {', '.join(METRIC_FLOWS)}")
-    flow = FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25, refinement_iterations=5)
-                         if method == "dis" else farneback_flow, erode_mask=True)
     errors, sharpness, previous, n = [], [], None, 0
-    for src, out in zip(_frames(source), _frames(output)):
+    for out, motion in pairs:
         n += 1
-        if src.shape[:2] != out.shape[:2]:
-            src = cv2.resize(src, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
         luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
         sharpness.append(float(np.abs(cv2.Laplacian(luma, cv2.CV_32F)).mean()))
-        motion = flow(src)
         current = out.astype(np.float32) / 255
         if previous is not None and motion.backward is not None:
             warped = warp(previous, motion.backward)
@@ -95,5 +100,19 @@ def temporal_quality(source: str, output: str, flow_side: int = 640, method: str
         previous = current
     if n < 2:
         raise UserError("eval temporal needs at least two frames")
-    return {"source": source, "output": output, "flow": method, "frames": n,
-            "warping_error": float(np.mean(errors)) if errors else 0.0, "sharpness": float(np.mean(sharpness))}
+    return {"frames": n, "warping_error": float(np.mean(errors)) if errors else 0.0,
+            "sharpness": float(np.mean(sharpness))}
+
+
+def temporal_quality(source: str, output: str, flow_side: int = 640, method: str = "dis") -> dict:
+    import cv2
+
+    flow = metric_flow(method, flow_side)
+
+    def pairs():
+        for src, out in zip(_frames(source), _frames(output)):
+            if src.shape[:2] != out.shape[:2]:
+                src = cv2.resize(src, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+            yield out, flow(src)
+
+    return {"source": source, "output": output, "flow": method, **score_frames(pairs())}
