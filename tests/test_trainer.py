@@ -116,6 +116,13 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
     meta = read_metadata(tmp_path / "x.onnx")
     assert meta["steps"] == str(result["steps"]) and meta["style_weight"] == "10000000000.0"
 
+    # --init also takes an ONNX export (the zoo ships nothing else): its weights, unfolded.
+    train(_cfg(tiny_data, tmp_path / "d", steps=1, lr=0.0, init=str(tmp_path / "x.onnx")))
+    assert checkpoint_steps(tmp_path / "d" / "run" / "checkpoint.pt") == (1, result["steps"])
+    after, _ = load_checkpoint_model(tmp_path / "d" / "run" / "checkpoint.pt")
+    for a, b in zip(start.state_dict().values(), after.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
 
 def test_distillation_needs_no_vgg_and_pulls_the_student_to_the_teacher(tiny_data, tmp_path, monkeypatch):
     """--teacher with zero content and style weights: no VGG is loaded (the weights path is

@@ -94,7 +94,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks)
-    p.add_argument("--init", help="fine-tune: start from the net in this checkpoint (e.g. at another --style-weight)")
+    p.add_argument("--init", help="fine-tune: start from this trained net (training checkpoint or stylestream .onnx), "
+                   "e.g. at another --style-weight or --style-size")
     p.add_argument("--teacher", help="distil from this trained net (training checkpoint or stylestream .onnx), "
                    "e.g. the full net of the same style; --content-weight 0 --style-weight 0 skips VGG entirely")
     p.add_argument("--distill-weight", type=float, default=d.distill_weight,

@@ -35,9 +35,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def checkpoint_steps(path: str | Path | None) -> tuple[int, int]:
-    """(a checkpoint's own step, the steps behind the --init chain it started from)."""
+    """(a checkpoint's own step, the steps behind the --init chain it started from); for one
+    of our ONNX exports, (0, the steps its metadata records)."""
     if not path or not Path(path).is_file():
         return 0, 0
+    if Path(path).suffix.lower() == ".onnx":
+        from stylestream.gpu import net_from_onnx
+        return 0, int(net_from_onnx(Path(path))[1].get("steps", 0))
     state = torch.load(path, map_location="cpu", weights_only=False)
     extra = state.get("extra", {})
     before = extra.get("steps_before")
@@ -95,7 +99,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     sizes = {"width": cfg.width} if cfg.width else {}
     model = build(cfg.arch, res_blocks=cfg.res_blocks, **sizes).to(dev, memory_format=channels_last)
     if cfg.init:
-        start_net, _ = load_checkpoint_model(cfg.init)
+        start_net = load_net(cfg.init, "--init")
         if start_net.config() != model.config():
             raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
         model.load_state_dict(start_net.state_dict())
@@ -201,16 +205,22 @@ def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     return model.eval(), state["extra"]["config"]
 
 
-def load_teacher(path: str | Path) -> torch.nn.Module:
-    """A trained transform net to distil from, frozen: a training checkpoint or one of our ONNX exports."""
+def load_net(path: str | Path, option: str = "--teacher") -> torch.nn.Module:
+    """A trained transform net in eval mode: from a training checkpoint or one of our ONNX
+    exports (the zoo ships only those)."""
     if not Path(path).is_file():
-        raise ValueError(f"--teacher {path}: not found")
+        raise ValueError(f"{option} {path}: not found")
     if Path(path).suffix.lower() == ".onnx":
         from stylestream.gpu import net_from_onnx
         net, _ = net_from_onnx(Path(path))
     else:
         net, _ = load_checkpoint_model(path)
-    return net.eval().requires_grad_(False)
+    return net.eval()
+
+
+def load_teacher(path: str | Path) -> torch.nn.Module:
+    """A trained transform net to distil from, frozen."""
+    return load_net(path).requires_grad_(False)
 
 
 def main(argv: list[str] | None = None) -> None:
