@@ -10,9 +10,10 @@ m is 0 where forward and backward flow disagree (occlusions, disocclusions) and 
 motion boundaries, 1 elsewhere; α is --temporal-strength. A scene cut resets the history.
 
 Blending alone softens the picture: the warped frame is resampled (a little blur each time,
-compounding through the recursion, unless a moving pixel is copied whole; see
-TemporalBlender) and two textures that are not perfectly aligned average out. So the blend's fine detail (above a σ = 1 px Gaussian) is amplified until its local
-Laplacian magnitude matches the freshly stylized frame's — the detail stays the stable,
+compounding through the recursion, unless a fast-moving pixel is copied whole; see
+TemporalBlender) and two textures that are not perfectly aligned average out. So the
+blend's fine detail (above a σ = 1 px Gaussian) is amplified until its local Laplacian
+magnitude matches the freshly stylized frame's, up to a cap — the detail stays the stable,
 warped one, only its contrast is restored.
 
 `Motion` is computed from input frames alone, so it runs in the decoder's thread,
@@ -175,9 +176,9 @@ class TemporalBlender:
     # scene moves a pixel or more a frame the flow's own error outweighs that exactness, so
     # the sample point is rounded to a whole pixel and the pixel copied as it is. Below 0.5 px
     # a frame the point is kept, above 1.5 px rounded, and in between its fraction shrinks
-    # linearly. Same sweep, against cubic everywhere (gain caps for ≥ 95 % sharpness): bikes
-    # 0.483× at 96.4 % with a 320 px flow, where cubic everywhere needs 400 px for 0.487× at
-    # 95.2 %; bigbuckbunny (mostly sub-pixel drift) 0.523× at 93.7 %, as cubic everywhere with
+    # linearly. Same sweep, against cubic everywhere: bikes 0.483× at 96.4 % with a 320 px
+    # flow, where cubic everywhere needs 400 px (and a cap of 1.42) for 0.487× at 95.2 %;
+    # bigbuckbunny (mostly sub-pixel drift) 0.523× at 93.7 %, about as cubic everywhere with
     # the 400 px flow (0.548× at 95.2 %). Nearest-neighbour everywhere suits bikes (0.487× at
     # 97.4 %) but leaves slowly drifting texture stuck: bigbuckbunny 0.64× at 95 %. Mixing a
     # nearest and a cubic warp by speed scored as rounding does, for one remap more.
