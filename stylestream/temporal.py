@@ -30,13 +30,15 @@ import numpy as np
 
 # Flow is estimated with the longer side at most FLOW_SIDE pixels, by DIS (MEDIUM preset)
 # with patches every PATCH_STRIDE pixels instead of MEDIUM's 3, 12 patch descent steps
-# instead of 25 and 3 variational refinements instead of 5. Offline sweep on bikes.mp4
-# (compact starry, per-frame outputs cached, the blend below, the sink's x264, scored as
-# `eval temporal` does; ms: both flows and the mask on one core):
-#   320 px: 0.488× of the per-frame warping error, 5.5 ms; 5 refinements 0.485×, 6.3 ms;
-#   2 refinements 0.492×, 5.0 ms; stride 5 0.498×, 4.7 ms
-#   256 px 0.508×, 4.0 ms; 400 px 0.465×, 9.1 ms.
-# Session 6 found 12 descent steps as good as 25 (0.492× against 0.493×) for 0.8 ms less.
+# instead of 25 and 3 variational refinements instead of 5. `python benchmarks/temporal_sweep.py
+# --flow-side 256 320 400 --refinements 3 5` (bikes.mp4, compact starry, the blend below;
+# warping error × per-frame at × sharpness, then both flows and the mask on one core):
+#   256 px: 0.502× at 95.6 %, 4.1 ms; 5 refinements 0.492×, 4.8 ms
+#   320 px: 0.483× at 96.4 %, 5.7 ms; 5 refinements 0.481×, 6.6 ms
+#   400 px: 0.461× at 96.7 %, 9.6 ms; 5 refinements 0.453×, 11.2 ms
+# Stride 5 at 320 px saved 0.8 ms for 0.010 more (an earlier form of the blend); 12 descent
+# steps were as good as 25
+# (session 6: 0.492× against 0.493×) for 0.8 ms less.
 FLOW_SIDE = 320
 PATCH_STRIDE = 4
 DESCENT_ITERATIONS = 12
