@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from stylestream import temporal  # noqa: E402
 from stylestream.engine import load_engine  # noqa: E402
-from stylestream.evaluate import _frames, metric_flow, score_frames  # noqa: E402
+from stylestream.evaluate import metric_flow, score_frames, video_frames  # noqa: E402
 from stylestream.sinks import VideoFileSink  # noqa: E402
 from stylestream.stylizer import Stylizer  # noqa: E402
 from stylestream.zoo import resolve_style  # noqa: E402
@@ -42,7 +42,7 @@ def encode_decode(frames: list, path: Path) -> list:
     for i, frame in enumerate(frames):
         sink.write(frame, i, Fraction(1, 25))
     sink.close()
-    return list(_frames(str(path)))
+    return list(video_frames(str(path)))
 
 
 def main() -> None:
@@ -61,7 +61,7 @@ def main() -> None:
     cv2.setNumThreads(0)        # as in the video job: one core per stage
 
     stylizer = Stylizer(load_engine(resolve_style(args.style, args.arch), "cpu"), args.max_size)
-    sources = list(_frames(str(args.clip)))
+    sources = list(video_frames(str(args.clip)))
     if args.frames:
         sources = sources[:args.frames]
     styled = [stylizer.infer(frame) for frame in sources]

@@ -49,7 +49,8 @@ def style_quality(outputs: list[str], content: str, style_image: str, vgg_weight
     return {"content": content, "style_image": style_image, "style_size": style_size, "results": rows}
 
 
-def _frames(path: str):
+def video_frames(path: str):
+    """Each video frame of a file as an RGB array, in order."""
     from stylestream.sources import VideoFileSource, VideoItem
 
     source = VideoFileSource(path)
@@ -110,7 +111,7 @@ def temporal_quality(source: str, output: str, flow_side: int = 640, method: str
     flow = metric_flow(method, flow_side)
 
     def pairs():
-        for src, out in zip(_frames(source), _frames(output)):
+        for src, out in zip(video_frames(source), video_frames(output)):
             if src.shape[:2] != out.shape[:2]:
                 src = cv2.resize(src, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
             yield out, flow(src)

@@ -40,8 +40,8 @@ def checkpoint_steps(path: str | Path | None) -> tuple[int, int]:
     if not path or not Path(path).is_file():
         return 0, 0
     if Path(path).suffix.lower() == ".onnx":
-        from stylestream.gpu import net_from_onnx
-        return 0, int(net_from_onnx(Path(path))[1].get("steps", 0))
+        from exports.metadata import read_metadata
+        return 0, int(read_metadata(path).get("steps", 0))
     state = torch.load(path, map_location="cpu", weights_only=False)
     extra = state.get("extra", {})
     before = extra.get("steps_before")
