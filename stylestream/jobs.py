@@ -73,6 +73,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         # those gaps. bikes.mp4, 2 cores, 6 runs each: 24.1 -> 25.3 FPS (bigbuckbunny 16.4 ->
         # 16.6). Without consistency the extra frame only contends (35.3 -> 33.6 FPS); the
         # full net gains nothing from it (3.59 -> 3.54) and would hold 25 % more memory.
+        # Still so with OpenVINO bf16 and session 8's cheaper consistency: 3 interleaved runs
+        # each, 43.7 44.3 45.7 FPS with 2 frames in flight against 45.1 47.1 48.1 with 3.
         ahead += 1
     # The sink scales each frame to the output size while converting it to YUV anyway.
     job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
