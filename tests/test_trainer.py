@@ -363,3 +363,22 @@ def test_image_optimize_and_eval_cli(tiny_data, tmp_path):
     assert rows[1]["content"] == 0.0                      # the photo against itself
     assert rows[0]["style"] < rows[1]["style"]            # optimizing moved it toward the style
     assert_clean_error(run_cli("image", photo, "--optimize", "-o", out), "style-image")
+
+
+@pytest.mark.parametrize("bad", ["missing_init", "garbage_init", "missing_data", "missing_vgg"])
+def test_trainer_cli_bad_input_is_one_line(tiny_data, tiny_models, tmp_path, bad):
+    """The trainer's command line reports a bad file in one line and exits 2, as stylestream does."""
+    data, style = tiny_data
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    # Distillation only (no VGG) unless the case is about the VGG file itself.
+    args = {"missing_init": ["--init", str(tmp_path / "nope.onnx")], "garbage_init": ["--init", str(garbage)],
+            "missing_data": [], "missing_vgg": ["--style-weight", "1e10", "--vgg-weights", str(tmp_path / "no.pth")]}[bad]
+    cmd = [sys.executable, "-m", "trainers.fast_nst", "--style-image", str(style), "--out", str(tmp_path / "m.onnx"),
+           "--data", str(tmp_path / "no-photos") if bad == "missing_data" else str(data),
+           "--arch", "johnson", "--width", "4", "--res-blocks", "1", "--size", "32", "--steps", "1",
+           "--teacher", str(tiny_models["onnx"]), "--content-weight", "0", "--style-weight", "0", *args]
+    env = {**os.environ, "STYLESTREAM_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]

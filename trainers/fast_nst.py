@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,10 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from exports.metadata import STYLE_KIND
+from stylestream.errors import UserError
 from trainers import services
 from trainers.config import TrainConfig, add_arguments, config_from_args
 from trainers.data import ImageFolderSampler, read_image
-from trainers.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures, load_vgg16_features, total_variation
+from trainers.perceptual import (STYLE_LAYERS, PerceptualLoss, VGGFeatures, VggWeightsError, load_vgg16_features,
+                                 total_variation)
 from trainers.temporal_loss import TemporalLoss
 from trainers.transformer_net import build, from_config
 
@@ -226,7 +229,13 @@ def load_teacher(path: str | Path) -> torch.nn.Module:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(p)
-    result = train(config_from_args(p.parse_args(argv)))
+    try:
+        result = train(config_from_args(p.parse_args(argv)))
+    except (UserError, VggWeightsError, ValueError, FileNotFoundError) as exc:
+        # What the loaders raise for the user's files (a missing or unreadable image, data
+        # folder, --init/--teacher net or VGG weights file): one line, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(UserError.exit_code) from None
     last = result["history"][-1] if result["history"] else {}
     print(f"trained to step {result['steps']} at {result['steps_per_second']:.2f} steps/s; "
           f"last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step"))
