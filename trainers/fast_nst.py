@@ -208,7 +208,7 @@ def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     return model.eval(), state["extra"]["config"]
 
 
-def load_net(path: str | Path, option: str = "--teacher") -> torch.nn.Module:
+def load_net(path: str | Path, option: str) -> torch.nn.Module:
     """A trained transform net in eval mode: from a training checkpoint or one of our ONNX
     exports (the zoo ships only those)."""
     if not Path(path).is_file():
@@ -223,7 +223,7 @@ def load_net(path: str | Path, option: str = "--teacher") -> torch.nn.Module:
 
 def load_teacher(path: str | Path) -> torch.nn.Module:
     """A trained transform net to distil from, frozen."""
-    return load_net(path).requires_grad_(False)
+    return load_net(path, "--teacher").requires_grad_(False)
 
 
 def main(argv: list[str] | None = None) -> None:
