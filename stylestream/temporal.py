@@ -21,7 +21,6 @@ concurrently with inference; `TemporalBlender` applies it after inference.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -64,28 +63,21 @@ def _gray(frame: np.ndarray, max_side: int = FLOW_SIDE) -> np.ndarray:
         if s < 1.0 else gray
 
 
-@functools.lru_cache(maxsize=8)
-def _pixel_grid(h: int, w: int) -> np.ndarray:
-    """h×w×2 float32 of each pixel's (x, y): remap's absolute map is this plus the flow."""
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.dstack([xs, ys])
-
-
-def sample_points(flow: np.ndarray, h: int, w: int) -> np.ndarray:
-    """h×w×2 float32 map of x + flow(x) for cv2.remap; flow is resized (and its vectors
-    rescaled) to h×w if it was estimated at another size."""
+def offsets(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The flow as an h×w×2 float32 field of offsets in pixels of that size, for cv2.remap with
+    WARP_RELATIVE_MAP (which adds each pixel's own position: no grid to add)."""
     if flow.shape[:2] == (h, w):
-        return cv2.add(flow, _pixel_grid(h, w))
-    where = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-    cv2.multiply(where, (w / flow.shape[1], h / flow.shape[0], 0.0, 0.0), dst=where)   # vectors to pixels here
-    return cv2.add(where, _pixel_grid(h, w), dst=where)
+        return flow
+    # Scaling first touches the flow's few pixels instead of h×w; resizing is linear anyway.
+    scaled = cv2.multiply(flow, (w / flow.shape[1], h / flow.shape[0], 0.0, 0.0))
+    return cv2.resize(scaled, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
     """Samples `image` at x + flow(x). Cubic keeps stylized texture crisper than linear;
     smooth fields such as flow can take linear."""
-    where = sample_points(flow, image.shape[0], image.shape[1])
-    return cv2.remap(image, where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, offsets(flow, image.shape[0], image.shape[1]), None,
+                     interpolation | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _sq_norm(field: np.ndarray) -> np.ndarray:
@@ -214,12 +206,13 @@ class TemporalBlender:
 
     def _warp_history(self, prev: np.ndarray, backward: np.ndarray) -> np.ndarray:
         h, w = prev.shape[:2]
-        where = sample_points(backward, h, w)
         # How fast each pixel moves, in pixels of this frame; computed at the flow's size.
         speed = cv2.sqrt(_sq_norm(backward))
         snap = np.clip((speed * np.float32(w / backward.shape[1]) - self.SNAP_FROM) / self.SNAP_RAMP, 0, 1)
         snap = cv2.resize(snap, (w, h), interpolation=cv2.INTER_LINEAR)
-        # Cubic interpolation at a whole-pixel point returns that pixel unchanged: a copy.
-        # (blendLinear divides by the weights' sum plus 1e-5: points move by < 0.01 px.)
-        where = cv2.blendLinear(np.rint(where), where, snap, 1.0 - snap)
-        return cv2.remap(prev, where, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        # Cubic interpolation at a whole-pixel point returns that pixel unchanged: a copy. The
+        # offsets are rounded, not the points: a pixel's own position is whole already.
+        # (blendLinear divides by the weights' sum plus 1e-5: offsets shrink by 0.001 %.)
+        moved = offsets(backward, h, w)
+        moved = cv2.blendLinear(np.rint(moved), moved, snap, 1.0 - snap)
+        return cv2.remap(prev, moved, None, cv2.INTER_CUBIC | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
