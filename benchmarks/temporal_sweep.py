@@ -3,7 +3,8 @@ the metric's flow are computed once; then each configuration is blended, encoded
 video sink encodes, and scored as `eval temporal` scores.
 
     python benchmarks/temporal_sweep.py [CLIP] [--style starry] [--arch compact] [--frames N]
-        [--flow-side 320 400] [--refinements 3 5] [--gain 1.33 1.42] [--snap-from 0.5 99]
+        [--flow-side 320 400] [--refinements 3 5] [--forward-refinements 1 3] [--gain 1.33 1.42]
+        [--snap-from 0.5 99]
 
 Every combination of the listed values is run (`--snap-from 99`: cubic resampling
 everywhere). Ratios are against the per-frame output, as in `benchmarks/temporal.py`; the
@@ -55,6 +56,8 @@ def main() -> None:
     p.add_argument("--strength", type=float, default=0.8)
     p.add_argument("--flow-side", type=int, nargs="+", default=[temporal.FLOW_SIDE])
     p.add_argument("--refinements", type=int, nargs="+", default=[temporal.REFINEMENT_ITERATIONS])
+    p.add_argument("--forward-refinements", type=int, nargs="+", default=[temporal.FORWARD_REFINEMENT_ITERATIONS],
+                   help="the forward flow's, which only feeds the mask")
     p.add_argument("--gain", type=float, nargs="+", default=[temporal.TemporalBlender.MAX_GAIN])
     p.add_argument("--snap-from", type=float, nargs="+", default=[temporal.TemporalBlender.SNAP_FROM])
     args = p.parse_args()
@@ -78,11 +81,12 @@ def main() -> None:
         base = score(styled)
         print(f"# {args.clip.name}, {len(sources)} frames at {w}×{h}, {args.style} {args.arch}: per-frame warping "
               f"error {base['warping_error']:.5f}, sharpness {base['sharpness']:.4f}")
-        print(f"{'flow px':>7s} {'refine':>6s} {'gain':>5s} {'snap':>5s} {'× error':>8s} {'× sharp':>8s} "
+        print(f"{'flow px':>7s} {'refine':>6s} {'fwd':>3s} {'gain':>5s} {'snap':>5s} {'× error':>8s} {'× sharp':>8s} "
               f"{'flow ms':>8s} {'blend ms':>8s}")
-        for side, refinements, gain, snap in itertools.product(args.flow_side, args.refinements, args.gain,
-                                                               args.snap_from):
-            flow = temporal.FlowEstimator(side, temporal.dis_flow(refinement_iterations=refinements))
+        for side, refinements, forward, gain, snap in itertools.product(
+                args.flow_side, args.refinements, args.forward_refinements, args.gain, args.snap_from):
+            flow = temporal.FlowEstimator(side, temporal.dis_flow(refinement_iterations=refinements),
+                                          forward_flow=temporal.dis_flow(refinement_iterations=forward))
             blender = temporal.TemporalBlender(args.strength)
             blender.MAX_GAIN, blender.SNAP_FROM = gain, snap
             t0 = time.perf_counter()
@@ -92,7 +96,7 @@ def main() -> None:
             t2 = time.perf_counter()
             r = score(blended)
             n = len(sources)
-            print(f"{side:7d} {refinements:6d} {gain:5.2f} {snap:5.2f} {r['warping_error'] / base['warping_error']:8.3f} "
+            print(f"{side:7d} {refinements:6d} {forward:3d} {gain:5.2f} {snap:5.2f} {r['warping_error'] / base['warping_error']:8.3f} "
                   f"{r['sharpness'] / base['sharpness']:8.3f} {1000 * (t1 - t0) / n:8.2f} {1000 * (t2 - t1) / n:8.2f}",
                   flush=True)
 

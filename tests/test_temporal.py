@@ -177,6 +177,24 @@ def test_history_is_copied_where_the_scene_moves_fast_and_resampled_where_it_dri
     assert np.abs(warped[inner].astype(int) - prev[inner]).mean() > 2
 
 
+def test_each_direction_of_flow_comes_from_its_own_estimator():
+    """The backward flow warps the history; the forward one only checks it for the mask, so
+    the runtime may give it a cheaper estimator (`forward_flow`)."""
+    calls = []
+
+    def recording(name):
+        def flow(a, b):
+            calls.append((name, int(a[0, 0]), int(b[0, 0])))
+            return np.zeros(a.shape + (2,), np.float32)
+        return flow
+
+    estimator = FlowEstimator(flow=recording("backward"), forward_flow=recording("forward"))
+    estimator(np.full((32, 32, 3), 10, np.uint8))
+    motion = estimator(np.full((32, 32, 3), 20, np.uint8))
+    assert calls == [("backward", 20, 10), ("forward", 10, 20)]          # current→previous, previous→current
+    assert motion.mask.min() == 1.0
+
+
 def test_metric_keeps_its_eroded_mask(tmp_path, monkeypatch):
     """`eval temporal` scores with the eroded forward–backward mask it has always used, so a
     change to the runtime blend's mask cannot move the figures it is judged by."""
