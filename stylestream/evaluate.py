@@ -78,6 +78,15 @@ def metric_flow(method: str = "dis", flow_side: int = 640):
                          if method == "dis" else farneback_flow, erode_mask=True)
 
 
+def sharpness(image) -> float:
+    """Mean absolute Laplacian of an RGB uint8 image's luma in [0, 1]."""
+    import cv2
+    import numpy as np
+
+    luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    return float(np.abs(cv2.Laplacian(luma, cv2.CV_32F)).mean())
+
+
 def score_frames(pairs) -> dict:
     """Warping error and sharpness of output frames, from (output frame, the metric's Motion
     for its source frame) pairs in order."""
@@ -86,11 +95,10 @@ def score_frames(pairs) -> dict:
 
     from stylestream.temporal import warp
 
-    errors, sharpness, previous, n = [], [], None, 0
+    errors, sharp, previous, n = [], [], None, 0
     for out, motion in pairs:
         n += 1
-        luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-        sharpness.append(float(np.abs(cv2.Laplacian(luma, cv2.CV_32F)).mean()))
+        sharp.append(sharpness(out))
         current = out.astype(np.float32) / 255
         if previous is not None and motion.backward is not None:
             warped = warp(previous, motion.backward)
@@ -102,7 +110,7 @@ def score_frames(pairs) -> dict:
     if n < 2:
         raise UserError("eval temporal needs at least two frames")
     return {"frames": n, "warping_error": float(np.mean(errors)) if errors else 0.0,
-            "sharpness": float(np.mean(sharpness))}
+            "sharpness": float(np.mean(sharp))}
 
 
 def temporal_quality(source: str, output: str, flow_side: int = 640, method: str = "dis") -> dict:
