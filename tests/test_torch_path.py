@@ -116,3 +116,32 @@ def test_cli_torch_backend_plays_a_video(tiny_models, clips, tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["backend"] == "torch-cpu" and summary["frames"] == probe(out)["frames"] > 0
+
+
+def test_torch_mask_is_the_cpu_mask():
+    """The GPU path's occlusion mask follows the CPU's formula for formula (eroded, as
+    `eval temporal` has it): the same flows give the same mask."""
+    from stylestream import temporal
+    bg = _texture(96, 128, 1, k=8)
+    square = _texture(40, 40, 2, k=8)
+    prev, cur = bg.copy(), bg.copy()
+    prev[28:68, 30:70] = square
+    cur[28:68, 40:80] = square                                              # the square moves 10 px right
+    flow = temporal.dis_flow()
+    a, b = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
+    backward, forward = flow(b, a), flow(a, b)
+    want = temporal.consistency_mask(backward, forward, erode=True)
+    got = consistency_mask(*(torch.from_numpy(f).permute(2, 0, 1)[None] for f in (backward, forward)))[0, 0].numpy()
+    assert 0.05 < 1 - want.mean() < 0.5                                      # the test has occlusions to find
+    assert (got != want).mean() < 0.01
+
+
+def test_torch_history_is_copied_where_the_scene_moves_fast():
+    """TemporalBlender's warp rule on the GPU path: fast pixels copied whole, slow drift resampled."""
+    prev = _texture(64, 96, 7, k=2)
+    fast = torch.stack([torch.full((32, 48), -1.6), torch.full((32, 48), -1.1)])[None]   # 3.2, 2.2 px here
+    warped = TorchTemporal._warp_history(_t(prev), fast)[0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(warped[8:-8, 8:-8] - prev[6:-10, 5:-11]).max() < 0.5       # the nearest pixels, 3 left and 2 up
+    drift = torch.stack([torch.full((32, 48), -0.15), torch.zeros(32, 48)])[None]        # 0.3 px here
+    torch.testing.assert_close(TorchTemporal._warp_history(_t(prev), drift), warp(_t(prev), drift, mode="bicubic"))
+    assert (TorchTemporal._warp_history(_t(prev), drift) * 255 - _t(prev) * 255)[..., 8:-8, 8:-8].abs().mean() > 2
