@@ -96,9 +96,9 @@ def main() -> None:
             t2 = time.perf_counter()
             r = score(blended)
             n = len(sources)
-            print(f"{side:7d} {refinements:6d} {forward:3d} {gain:5.2f} {snap:5.2f} {r['warping_error'] / base['warping_error']:8.3f} "
-                  f"{r['sharpness'] / base['sharpness']:8.3f} {1000 * (t1 - t0) / n:8.2f} {1000 * (t2 - t1) / n:8.2f}",
-                  flush=True)
+            print(f"{side:7d} {refinements:6d} {forward:3d} {gain:5.2f} {snap:5.2f} "
+                  f"{r['warping_error'] / base['warping_error']:8.3f} {r['sharpness'] / base['sharpness']:8.3f} "
+                  f"{1000 * (t1 - t0) / n:8.2f} {1000 * (t2 - t1) / n:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ import numpy as np
 # Flow is estimated with the longer side at most FLOW_SIDE pixels, by DIS (MEDIUM preset)
 # with patches every PATCH_STRIDE pixels instead of MEDIUM's 3, 12 patch descent steps
 # instead of 25 and 3 variational refinements instead of 5. `python benchmarks/temporal_sweep.py
-# --flow-side 256 320 400 --refinements 3 5` (bikes.mp4, compact starry, the blend below;
-# warping error × per-frame at × sharpness, then both flows and the mask on one core):
+# --flow-side 256 320 400 --refinements 3 5` in session 8, when both flows were refined alike
+# (bikes.mp4, compact starry, the blend below; warping error × per-frame at × sharpness, then
+# both flows and the mask on one core):
 #   256 px: 0.502× at 95.6 %, 4.1 ms; 5 refinements 0.492×, 4.8 ms
 #   320 px: 0.483× at 96.4 %, 5.7 ms; 5 refinements 0.481×, 6.6 ms
 #   400 px: 0.461× at 96.7 %, 9.6 ms; 5 refinements 0.453×, 11.2 ms
@@ -41,9 +42,9 @@ FLOW_SIDE = 320
 PATCH_STRIDE = 4
 DESCENT_ITERATIONS = 12
 REFINEMENT_ITERATIONS = 3
-# The forward flow only checks the backward one (the mask), and one refinement does that as
-# well as three for 0.5 ms less: bikes 0.485× against 0.483× (none: 0.490×), bigbuckbunny
-# 0.510× either way, at the same sharpness.
+# The forward flow only checks the backward one (the mask), and one refinement does that
+# about as well as three for 0.6 ms less: `--forward-refinements 1 3` gives bikes 0.484× at
+# 96.2 % against 0.483× at 96.5 % (none at all: 0.490×), bigbuckbunny 0.510× either way.
 FORWARD_REFINEMENT_ITERATIONS = 1
 # A new shot leaves almost no consistent pixel: on bikes.mp4's five cuts 0.6–8.6 % of the
 # mask is trusted. Fast motion leaves far more (43–58 % on its fastest frames), and is still
