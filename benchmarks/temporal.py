@@ -8,9 +8,10 @@ Also reports each run's FPS, so the cost of consistency shows next to its gain: 
 FPS over the consistent one's, less one. The cost is given twice: over the job's own FPS
 (`stylestream video --json`'s `fps`, from the first frame decoded to the file closed: the
 per-frame time the acceptance line means) and over the whole process's (imports and the
-engine's compile included, which dilute it: what a user waits for). `--repeats N` runs stylestream's
-configurations alternately N times and takes median FPS (one run moves by a few per cent on
-a shared 2-core machine); outputs are deterministic, so quality is measured once.
+engine's compile included, which dilute it: what a user waits for). `--repeats N` runs
+stylestream's configurations alternately N times and takes median FPS (one run moves by a
+few per cent on a shared 2-core machine); outputs are deterministic, so quality is measured
+once.
 """
 from __future__ import annotations
 
