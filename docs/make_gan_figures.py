@@ -80,6 +80,7 @@ def main() -> None:
     from stylestream.gan_jobs import generate_grid, mixing_grid
     from stylestream.generator import GeneratorEngine
     from stylestream.jobs import write_image
+    from trainers.services import load_state
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, required=True, help="the run's folder (OUT with .run suffix)")
@@ -88,7 +89,7 @@ def main() -> None:
     args = p.parse_args()
 
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    ckpt = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = load_state(args.run / "checkpoint.pt")
     config = ckpt["extra"]["config"]
     gen = GeneratorEngine(args.generator or config["out"], "cpu")
     d = args.out_dir

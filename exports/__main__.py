@@ -8,6 +8,7 @@ here, whose hash goes into the metadata.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -22,16 +23,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("out")
     p.add_argument("--style-image")
     args = p.parse_args(argv)
-    if not Path(args.checkpoint).is_file():
-        raise SystemExit(f"checkpoint not found: {args.checkpoint}")
+    try:
+        model, saved = load_checkpoint_model(args.checkpoint)
+        step, before = checkpoint_steps(args.checkpoint)
+    except ValueError as exc:  # missing, damaged or not a checkpoint: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    model, saved = load_checkpoint_model(args.checkpoint)
-    step, before = checkpoint_steps(args.checkpoint)
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     if args.style_image:
         cfg.style_image = args.style_image
     if not Path(cfg.style_image).is_file():
-        raise SystemExit(f"style image not found: {cfg.style_image} (use --style-image)")
+        print(f"error: style image not found: {cfg.style_image} (use --style-image)", file=sys.stderr)
+        raise SystemExit(2)
     for variant, (path, diff) in export_all(model.float(), args.out, model_metadata(cfg, model, step, before)).items():
         print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
 

@@ -201,7 +201,7 @@ def test_train_gan_cli_runs_evaluates_exports_and_resumes(tiny_folder, tmp_path)
     assert (run / "samples" / "step000004.png").is_file() and list((run / "tb").glob("events.out.tfevents.*"))
     proc = run_cli(*args, "--steps", "6", "--resume")
     assert proc.returncode == 0, proc.stderr
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 6
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 6
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
     assert "exported onnx" in proc.stdout and out.is_file() and out.with_suffix(".pt").is_file()
     from exports.metadata import read_metadata
@@ -219,7 +219,7 @@ def test_ddp_two_processes(tiny_folder, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.is_file() and out.with_suffix(".pt").is_file()
-    assert torch.load(tmp_path / "ddp.run" / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert torch.load(tmp_path / "ddp.run" / "checkpoint.pt", weights_only=True)["step"] == 2
 
 
 def test_train_gan_bad_input(tmp_path, tiny_folder):

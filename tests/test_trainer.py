@@ -95,7 +95,7 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
     result = train(_cfg(tiny_data, tmp_path / "a", steps=100_000, max_minutes=0.02))
     assert 0 < result["steps"] < 100_000
     ckpt = tmp_path / "a" / "run" / "checkpoint.pt"
-    assert torch.load(ckpt, weights_only=False)["step"] == result["steps"]
+    assert torch.load(ckpt, weights_only=True)["step"] == result["steps"]
 
     # --init starts a new run (step 0, new loss weights) from those weights.
     start, _ = load_checkpoint_model(ckpt)
@@ -235,7 +235,7 @@ def test_ddp_two_processes(tiny_data, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.is_file() and out.with_suffix(".pt").is_file() and out.with_suffix(".fp16.onnx").is_file()
-    ckpt = torch.load(tmp_path / "ddp.run" / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "ddp.run" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 4
 
 

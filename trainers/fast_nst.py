@@ -45,7 +45,7 @@ def checkpoint_steps(path: str | Path | None) -> tuple[int, int]:
     if Path(path).suffix.lower() == ".onnx":
         from exports.metadata import read_metadata
         return 0, int(read_metadata(path).get("steps", 0))
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = services.load_state(path)
     extra = state.get("extra", {})
     before = extra.get("steps_before")
     if before is None:  # older checkpoints: follow their --init chain
@@ -59,6 +59,7 @@ def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int, before: 
     return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
             "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": before + step, **tuned,
             "style_size": cfg.style_size, "content_weight": cfg.content_weight, "style_weight": cfg.style_weight,
+            "style_loss": cfg.style_loss, "content_layer": cfg.content_layer,
             "temporal_weight": cfg.temporal_weight, **model.config(),
             **({"teacher": Path(cfg.teacher).name, "distill_weight": cfg.distill_weight} if cfg.teacher else {})}
 
@@ -95,7 +96,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         vgg = VGGFeatures(load_vgg16_features(cfg.vgg_weights)).to(dev, memory_format=channels_last)
         loss_fn = PerceptualLoss(vgg, style, style_layers=dict(zip(STYLE_LAYERS, cfg.style_layer_weights)),
                                  content_weight=cfg.content_weight, style_weight=cfg.style_weight,
-                                 tv_weight=cfg.tv_weight).to(dev)
+                                 tv_weight=cfg.tv_weight, style_loss=cfg.style_loss,
+                                 content_layer=cfg.content_layer).to(dev)
     teacher = load_teacher(cfg.teacher).to(dev, memory_format=channels_last) if cfg.teacher else None
     temporal = TemporalLoss(cfg.temporal_weight) if cfg.temporal_weight > 0 else None
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
@@ -202,10 +204,13 @@ def _write_samples(model, photos, path: Path, logger: services.Logger, step: int
 
 def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """The transform net and config stored in a training checkpoint."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = from_config(state["extra"]["model_config"])
-    model.load_state_dict(state["state/model"])
-    return model.eval(), state["extra"]["config"]
+    state = services.load_state(path)
+    try:
+        model = from_config(state["extra"]["model_config"])
+        model.load_state_dict(state["state/model"])
+        return model.eval(), state["extra"]["config"]
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a style-network training checkpoint ({exc.__class__.__name__})") from None
 
 
 def load_net(path: str | Path, option: str) -> torch.nn.Module:

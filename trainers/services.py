@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from trainers.safe_load import load_tensors
+
 T = TypeVar("T")
 
 
@@ -107,7 +109,11 @@ def seed_step(seed: int, step: int, rank: int = 0) -> None:
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state as tensors and plain containers, so a checkpoint loads with
+    weights_only=True (numpy's own state holds an ndarray, which that refuses)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -115,7 +121,9 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else keys  # checkpoints that kept numpy's ndarray
+    np.random.set_state((kind, keys.astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -185,9 +193,18 @@ def save_checkpoint(path: str | Path, step: int, modules: dict, extra: dict | No
     atomic_save(state, path)
 
 
+def load_state(path: str | Path, what: str = "training checkpoint") -> dict:
+    """A checkpoint's contents, read as tensors and plain containers only (never unpickled).
+    Raises ValueError with a one-line reason."""
+    state = load_tensors(path, what)
+    if not isinstance(state, dict) or "step" not in state:
+        raise ValueError(f"{path}: not a stylestream {what}")
+    return state
+
+
 def load_checkpoint(path: str | Path, modules: dict) -> tuple[int, dict]:
     """Restores `modules` and the RNG state in place; returns (step, extra)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(path)
     for k, m in modules.items():
         m.load_state_dict(state[f"state/{k}"])
     set_rng_state(state["rng"])

@@ -13,6 +13,7 @@ import copy
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict
 from functools import partial
@@ -23,6 +24,7 @@ import torch
 from exports.metadata import GENERATOR_KIND
 from trainers import services
 from trainers.data import ImageFolderSampler
+from trainers.perceptual import VggWeightsError
 from trainers.stylegan.augment import DiffAugment
 from trainers.stylegan.config import GanConfig, add_arguments, config_from_args
 from trainers.stylegan.loss import StyleGAN2Loss
@@ -196,15 +198,23 @@ def _metadata(cfg: GanConfig, step: int, images_per_step: int, metrics: list[dic
 
 def load_checkpoint_generator(path: str | Path, ema: bool = True) -> tuple[Generator, dict]:
     """The (EMA) generator and config stored in a training checkpoint."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    G = Generator(**state["extra"]["arch"])
-    G.load_state_dict(state["state/G_ema" if ema else "state/G"])
-    return G.eval(), state["extra"]["config"]
+    state = services.load_state(path)
+    try:
+        G = Generator(**state["extra"]["arch"])
+        G.load_state_dict(state["state/G_ema" if ema else "state/G"])
+        return G.eval(), state["extra"]["config"]
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a StyleGAN training checkpoint ({exc.__class__.__name__})") from None
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(p)
-    result = train(config_from_args(p.parse_args(argv)))
+    try:
+        result = train(config_from_args(p.parse_args(argv)))
+    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
+        # The user's files (data, --resume checkpoint, VGG weights): one line, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     for variant, (path, diff) in result.get("exports", {}).items():
         print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
