@@ -63,6 +63,8 @@ class TrainConfig(ServiceOptions):
     tv_weight: float = 0.0
     temporal_weight: float = 0.0     # synthetic-motion stability loss (trainers/temporal_loss.py); 0 = off
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
+    style_loss: str = "mse"          # trainers.perceptual.STYLE_LOSSES: how each layer's Gram mismatch counts
+    content_layer: str = "relu2_2"
     arch: str = "johnson"
     width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)
     res_blocks: int = 5
@@ -90,6 +92,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the synthetic-motion temporal loss (0 = off; e.g. 2e6)")
     p.add_argument("--style-layer-weights", type=float, nargs=4, default=d.style_layer_weights,
                    metavar=("R12", "R22", "R33", "R43"))
+    p.add_argument("--style-loss", choices=["mse", "relative"], default=d.style_loss,
+                   help="mse: squared Gram difference (layers weigh by their activation scale); relative: over "
+                   "the painting's own squared Gram norm, every layer alike (style weights near 1e5 instead of 1e10)")
+    p.add_argument("--content-layer", choices=["relu2_2", "relu3_3"], default=d.content_layer,
+                   help="VGG16 layer whose features the output must keep")
     p.add_argument("--arch", choices=["johnson", "compact"], default=d.arch,
                    help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
