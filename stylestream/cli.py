@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from stylestream import __version__
 from stylestream.errors import UserError
-from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
+from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -224,6 +225,7 @@ def cmd_video(args) -> int:
     from stylestream.jobs import stylize_video
 
     encoding = _encoding(args)
+    refuse_overwriting_inputs(args.output, [args.input, args.style])
     stylizer = _stylizer(args, args.style, throughput=True)
     s = stylize_video(args.input, args.output, stylizer, **encoding,
                       progress=not (args.no_progress or args.json), temporal_strength=_temporal_strength(args))
@@ -231,19 +233,18 @@ def cmd_video(args) -> int:
             f"-> {s['output']}")
     if s["interrupted"]:
         line = f"interrupted by {s['signal']}: saved {line}"
+    if "damaged" in s:
+        print(f"stylestream: warning: {s['damaged']}", file=sys.stderr)
     _emit(args, s, line)
-    if s["interrupted"]:
-        return EXIT_INTERRUPTED
-    if "incomplete" in s:
-        print(f"stylestream: error: {s['incomplete']}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0
+    return EXIT_INTERRUPTED if s["interrupted"] else 0
 
 
 def cmd_webcam(args) -> int:
     from stylestream.jobs import run_camera
 
     encoding = _encoding(args)
+    if args.record:
+        refuse_overwriting_inputs(args.record, [args.camera, *(args.style or [])])
     stylizers = [_stylizer(args, s) for s in (args.style or [None])]
     s = run_camera(args.camera, stylizers, record=args.record, window=not args.no_window,
                    capture_width=args.size, **encoding, max_seconds=args.seconds,
@@ -266,7 +267,7 @@ def cmd_image(args) -> int:
     else:
         s = stylize_images(args.inputs, args.output, _stylizer(args, args.style, image_default=1024))
     _emit(args, s, "\n".join(f"{r['input']} -> {r['output']}" for r in s["images"]))
-    return 0
+    return EXIT_INTERRUPTED if s.get("interrupted") else 0
 
 
 def cmd_info(args) -> int:
@@ -346,6 +347,7 @@ def cmd_generate(args) -> int:
 
     if args.cols is not None and args.cols < 1:
         raise UserError("--cols must be at least 1")
+    refuse_overwriting_inputs(args.output, [args.generator])
     gen = _generator(args)
     if args.mix:
         rows, cols = parse_seeds(args.mix[0]), parse_seeds(args.mix[1])
@@ -371,6 +373,8 @@ def cmd_dream(args) -> int:
     if args.size is not None and (args.size < 16 or args.size % 2):
         raise UserError("--size must be an even number of pixels, at least 16")
     encoding = _encoding(args)
+    if args.record:
+        refuse_overwriting_inputs(args.record, [args.generator])
     s = dream(_generator(args), record=args.record, window=not args.no_window, frames=args.frames,
               seconds=args.seconds, fps=args.fps, key_seconds=args.key_seconds, seed=args.seed, psi=args.trunc,
               noise=args.noise, size=args.size, **encoding)
@@ -389,6 +393,10 @@ def main(argv: list[str] | None = None) -> None:
     # Our errors are one line each; OpenCV's FFmpeg and its own logger would add their own.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    # Formats whose size imagefile cannot read from the header: OpenCV checks its own limit
+    # from theirs, read once when OpenCV loads, so it is set before anything imports cv2.
+    from stylestream.imagefile import max_image_pixels
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_image_pixels()))
     try:
         args = build_parser().parse_args(argv)
         code = COMMANDS[args.command](args)
@@ -400,10 +408,22 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("stylestream: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
+    except OSError as exc:  # the system's refusal (disk full, a vanished folder), not a bug
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"stylestream: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        code = EXIT_USAGE
     except Exception as exc:  # a bug, not bad input: still one line unless debugging
         if debug:
             raise
         print(f"stylestream: internal error: {exc.__class__.__name__}: {exc} (STYLESTREAM_DEBUG=1 for details)",
               file=sys.stderr)
         code = 1
+    if code == EXIT_INTERRUPTED:
+        # Python puts its own handlers back to the defaults while it shuts down (freeing the
+        # engines takes a moment); one more Ctrl-C then would end the process by SIGINT
+        # instead of 130. Ignored signals are left alone.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     sys.exit(code)

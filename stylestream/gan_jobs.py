@@ -126,8 +126,8 @@ def dream(gen: GeneratorEngine, record: str | None = None, window: bool = True, 
                     elif key == ord("s"):
                         snapshots += 1
                         write_snapshot(frame, snapshots, "stylestream-dream")
-        if sink is not None:
-            sink.close()
+            if sink is not None:    # inside: a second Ctrl-C here is absorbed, not lost
+                sink.close()
     except BaseException:
         if sink is not None:
             sink.abort()

@@ -16,16 +16,24 @@ import cv2
 import numpy as np
 
 from stylestream.errors import UserError
+from stylestream.imagefile import (apply_orientation, decode_quietly, exif_orientation, header_size,
+                                   max_image_pixels)
 from stylestream.pipeline import VideoJob
 from stylestream.sinks import (DEFAULT_PRESET, VideoFileSink, WindowSink, check_writable, pick_encoder,
-                               temporary_path)
+                               refuse_overwriting_inputs, write_error, write_file_atomically)
 from stylestream.sources import CameraSource, VideoFileSource
 from stylestream.stylizer import Stylizer, finish
 
 
 @contextmanager
 def stop_on_signals(stop: threading.Event):
-    """SIGINT/SIGTERM ask the job to finish cleanly instead of killing it mid-write."""
+    """SIGINT/SIGTERM ask the job to finish cleanly instead of killing it mid-write.
+
+    Wrap everything from opening the output to closing it. Once a signal has come the
+    process is finishing, so the handler stays after the block and absorbs later ones until
+    it exits: restored, Python's default would turn a second Ctrl-C during the final flush,
+    or the summary printed after it, into a KeyboardInterrupt that deletes or abandons the
+    file (SIGTERM's default would kill the process outright)."""
     caught: list[int] = []
 
     def handler(signum, _frame):
@@ -39,8 +47,9 @@ def stop_on_signals(stop: threading.Event):
     try:
         yield caught
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+        if not caught:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 def _progress(total: int | None, enabled: bool):
@@ -53,52 +62,52 @@ def _progress(total: int | None, enabled: bool):
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
                   progress: bool = True, temporal_strength: float | None = 0.8) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off."""
-    source = VideoFileSource(src)
     dst_path = Path(dst)
-    if Path(src).exists() and dst_path.exists() and dst_path.resolve() == Path(src).resolve():
-        source.close()
-        raise UserError("the output would overwrite the input; choose another output name")
+    refuse_overwriting_inputs(dst_path, [src, stylizer.engine.path])
+    source = VideoFileSource(src)
     width, height = source.size
-    try:
-        sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf,
-                             preset=preset, encoder=pick_encoder(stylizer.engine.device))
-    except BaseException:
-        source.close()
-        raise
-    flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
-    ahead = stylizer.frames_at_once
-    if ahead > 1 and flow is not None and stylizer.engine.metadata.get("arch") == "compact":
-        # Beside a net this cheap, consistency's flow (decode thread) and blend (in frame
-        # order) leave the cores idle now and then; one more frame queued for the engine fills
-        # those gaps. bikes.mp4, 2 cores, 6 runs each: 24.1 -> 25.3 FPS (bigbuckbunny 16.4 ->
-        # 16.6). Without consistency the extra frame only contends (35.3 -> 33.6 FPS); the
-        # full net gains nothing from it (3.59 -> 3.54) and would hold 25 % more memory.
-        # Still so with OpenVINO bf16 and session 8's cheaper consistency: 3 interleaved runs
-        # each, 43.7 44.3 45.7 FPS with 2 frames in flight against 45.1 47.1 48.1 with 3.
-        ahead += 1
-    # The sink scales each frame to the output size while converting it to YUV anyway.
-    job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
-                                                      scale_back=False),
-                   motion=flow, infer=stylizer.infer if ahead > 1 else None, frames_at_once=ahead)
-    bar = _progress(source.declared_frames, progress)
-    job.on_frame = lambda n: bar.update(1)
-    # The job's stages already keep the cores busy; OpenCV's own worker threads would only
-    # contend with them, and they make DIS flow (so the blended video) differ run to run.
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(0)
-    start = time.perf_counter()
-    try:
-        with stop_on_signals(job.stop) as caught:
+    stop = threading.Event()
+    with stop_on_signals(stop) as caught:
+        try:
+            sink = VideoFileSink(dst_path, width, height, source.rate, source.time_base, source.audio, crf=crf,
+                                 preset=preset, encoder=pick_encoder(stylizer.engine.device))
+        except BaseException:
+            source.close()
+            raise
+        flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
+        ahead = stylizer.frames_at_once
+        if ahead > 1 and flow is not None and stylizer.engine.metadata.get("arch") == "compact":
+            # Beside a net this cheap, consistency's flow (decode thread) and blend (in frame
+            # order) leave the cores idle now and then; one more frame queued for the engine fills
+            # those gaps. bikes.mp4, 2 cores, 6 runs each: 24.1 -> 25.3 FPS (bigbuckbunny 16.4 ->
+            # 16.6). Without consistency the extra frame only contends (35.3 -> 33.6 FPS); the
+            # full net gains nothing from it (3.59 -> 3.54) and would hold 25 % more memory.
+            # Still so with OpenVINO bf16 and session 8's cheaper consistency: 3 interleaved runs
+            # each, 43.7 44.3 45.7 FPS with 2 frames in flight against 45.1 47.1 48.1 with 3.
+            ahead += 1
+        # The sink scales each frame to the output size while converting it to YUV anyway.
+        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
+                                                          scale_back=False),
+                       motion=flow, infer=stylizer.infer if ahead > 1 else None, frames_at_once=ahead, stop=stop)
+        bar = _progress(source.declared_frames, progress)
+        job.on_frame = lambda n: bar.update(1)
+        # The job's stages already keep the cores busy; OpenCV's own worker threads would only
+        # contend with them, and they make DIS flow (so the blended video) differ run to run.
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(0)
+        start = time.perf_counter()
+        try:
             interrupted = job.run()
-        out = sink.close()
-    except BaseException:
-        job.stop.set()
-        sink.abort()
-        raise
-    finally:
-        cv2.setNumThreads(cv_threads)
-        bar.close()
-        source.close()
+            if job.frames == 0 and not interrupted:
+                raise UserError(f"{src}: no decodable video frames")
+            out = sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            cv2.setNumThreads(cv_threads)
+            bar.close()
+            source.close()
     seconds = time.perf_counter() - start
     summary = {
         "input": src, "output": str(out), "style": stylizer.engine.name,
@@ -109,12 +118,17 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         "audio_streams": len(sink.audio_map), "interrupted": interrupted,
         "temporal": temporal_strength,
         "signal": signal.Signals(caught[0]).name if caught else None,
+        # Damage is handled as ffmpeg does: corrupt packets are skipped and counted, and the
+        # frames that decode are written. A container that promised more frames than it gave
+        # was truncated (or lost packets the decoder never saw).
+        "skipped_packets": source.decode_errors,
+        "declared_frames": source.video.frames or None,
     }
-    # A container that promised more frames than it gave was truncated or damaged.
-    missing = source.video.frames and job.frames < source.video.frames
-    if not interrupted and (source.decode_errors or missing):
-        summary["incomplete"] = (f"input is damaged or truncated: wrote the {job.frames} decodable frames"
-                                 + (f" of {source.video.frames}" if missing else "") + f" to {out}")
+    missing = source.video.frames - source.frames_decoded if source.video.frames else 0
+    if source.decode_errors or (missing > 0 and not interrupted):
+        summary["damaged"] = (f"input is damaged or truncated: skipped {source.decode_errors} corrupt "
+                              f"packet{'s' if source.decode_errors != 1 else ''}, wrote the {job.frames} decodable "
+                              f"frames" + (f" of {source.video.frames}" if missing > 0 else ""))
     return summary
 
 
@@ -122,9 +136,13 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                capture_width: int | None = None, crf: int = 18, preset: str = DEFAULT_PRESET,
                max_seconds: float | None = None,
                temporal_strength: float | None = 0.8) -> dict:
+    """A camera (or a file played as one) through the stylizers, to a window and/or a file.
+    A source that fails mid-stream ends the run with a UserError once the recording is
+    closed, playable, with what it had."""
     from concurrent.futures import ThreadPoolExecutor
 
     if record:
+        refuse_overwriting_inputs(record, [camera, *(s.engine.path for s in stylizers)])
         check_writable(Path(record))
     view = WindowSink() if window else None
     source = CameraSource(camera, width=capture_width)
@@ -141,63 +159,70 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
     latencies: list[float] = []
     try:
         with stop_on_signals(stop) as caught:
-            while not stop.is_set():
-                got = source.read()
-                if got is None:
-                    break
-                _, captured_at, frame = got
-                if not paused or last_out is None:
-                    if temporal_on:  # flow on the input frames runs beside inference (CPU path)
-                        motion = flow_pool.submit(flow, frame) if flow is not None else None
-                        last_out = stylizers[current](frame, motion, blender)
-                    else:
-                        last_out = stylizers[current](frame)
-                    processed += 1
-                    latencies.append(time.perf_counter() - captured_at)  # capture → stylized frame
-                now = time.perf_counter()
-                fps_window = [t for t in fps_window if now - t < 2.0] + [now]
-                fps = (len(fps_window) - 1) / (fps_window[-1] - fps_window[0]) if len(fps_window) > 1 else 0.0
-                if record:
-                    if sink is None:
-                        h, w = last_out.shape[:2]
-                        sink = VideoFileSink(record, w, h, Fraction(round(source.fps * 1000), 1000),
-                                             Fraction(1, 1000), crf=crf, preset=preset)
-                    # Wall-clock timestamps: the recording plays back at the pace it was seen.
-                    sink.write(last_out, int((captured_at - start) * 1000), Fraction(1, 1000))
-                if view is not None:
-                    view.show(last_out, [f"{fps:5.1f} FPS  {stylizers[current].engine.name}"
-                                         + ("  [paused]" if paused else "") + ("  [temporal]" if temporal_on else ""),
-                                         f"dropped {source.dropped}"])
-                    key = view.key()
-                    if key in (ord("q"), 27):
+            try:
+                while not stop.is_set():
+                    got = source.read()
+                    if got is None:
                         break
-                    if key in (ord("n"), ord("p")):
-                        current = (current + (1 if key == ord("n") else -1)) % len(stylizers)
-                    elif key == ord(" "):
-                        paused = not paused
-                    elif key == ord("t"):
-                        temporal_on = not temporal_on
-                    if key in (ord("n"), ord("p"), ord(" "), ord("t")):
-                        # A new style, a resumed camera or a toggle: the history no longer applies.
-                        if flow is not None:
-                            flow.reset()
-                        blender.reset()
-                    elif key == ord("s"):
-                        snapshots += 1
-                        write_snapshot(last_out, snapshots)
-                if max_seconds and now - start >= max_seconds:
-                    break
-        if sink is not None:
-            sink.close()
+                    _, captured_at, frame = got
+                    if not paused or last_out is None:
+                        if temporal_on:  # flow on the input frames runs beside inference (CPU path)
+                            motion = flow_pool.submit(flow, frame) if flow is not None else None
+                            last_out = stylizers[current](frame, motion, blender)
+                        else:
+                            last_out = stylizers[current](frame)
+                        processed += 1
+                        latencies.append(time.perf_counter() - captured_at)  # capture → stylized frame
+                    now = time.perf_counter()
+                    fps_window = [t for t in fps_window if now - t < 2.0] + [now]
+                    fps = (len(fps_window) - 1) / (fps_window[-1] - fps_window[0]) if len(fps_window) > 1 else 0.0
+                    if record:
+                        if sink is None:
+                            h, w = last_out.shape[:2]
+                            sink = VideoFileSink(record, w, h, Fraction(round(source.fps * 1000), 1000),
+                                                 Fraction(1, 1000), crf=crf, preset=preset)
+                        # Wall-clock timestamps: the recording plays back at the pace it was seen.
+                        sink.write(last_out, int((captured_at - start) * 1000), Fraction(1, 1000))
+                    if view is not None:
+                        view.show(last_out, [f"{fps:5.1f} FPS  {stylizers[current].engine.name}"
+                                             + ("  [paused]" if paused else "") + ("  [temporal]" if temporal_on else ""),
+                                             f"dropped {source.dropped}"])
+                        key = view.key()
+                        if key in (ord("q"), 27):
+                            break
+                        if key in (ord("n"), ord("p")):
+                            current = (current + (1 if key == ord("n") else -1)) % len(stylizers)
+                        elif key == ord(" "):
+                            paused = not paused
+                        elif key == ord("t"):
+                            temporal_on = not temporal_on
+                        if key in (ord("n"), ord("p"), ord(" "), ord("t")):
+                            # A new style, a resumed camera or a toggle: the history no longer applies.
+                            if flow is not None:
+                                flow.reset()
+                            blender.reset()
+                        elif key == ord("s"):
+                            snapshots += 1
+                            write_snapshot(last_out, snapshots)
+                    if max_seconds and now - start >= max_seconds:
+                        break
+            finally:
+                # The camera thread and a flow still running end before anything they use is
+                # freed (a capture released under a reading thread crashes the process).
+                source.close()
+                flow_pool.shutdown(wait=True, cancel_futures=True)
+            if sink is not None:
+                sink.close()
     except BaseException:
         if sink is not None:
             sink.abort()
         raise
     finally:
-        source.close()
-        flow_pool.shutdown()
         if view is not None:
             view.close()
+    if source.lost:
+        kept = f"; the recording keeps its {sink.frames} frames: {sink.path}" if sink is not None else ""
+        raise UserError(f"{source.lost}{kept}")
     seconds = time.perf_counter() - start
     return {"camera": str(camera), "frames": processed, "captured": source.captured, "dropped": source.dropped,
             "seconds": round(seconds, 3), "fps": round(processed / seconds, 2) if seconds else 0.0,
@@ -218,28 +243,34 @@ def _latency_summary(latencies: list[float], fps: float) -> dict:
 
 # ---------------------------------------------------------------- images
 
-def max_image_pixels() -> int:
-    return int(os.environ.get("STYLESTREAM_MAX_PIXELS", 100_000_000))
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > max_image_pixels():
+        raise UserError(f"{path}: {width}×{height} is larger than the {max_image_pixels():,}-pixel limit "
+                        "(raise STYLESTREAM_MAX_PIXELS to allow it)")
 
 
 def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """(RGB uint8, alpha or None, bit depth) of any image OpenCV reads; UserError otherwise."""
+    """(RGB uint8, alpha or None, bit depth) of any image OpenCV reads, turned upright by its
+    EXIF orientation; UserError otherwise. The pixel limit is checked from the header first."""
     import cv2
 
     if not path.is_file():
         raise UserError(f"image not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     if data.size == 0:
         raise UserError(f"{path}: empty file")
-    try:
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        img = None
+    head = data[:65536].tobytes()
+    claimed = header_size(head)
+    if claimed is not None:
+        _check_pixels(path, *claimed)
+    img, said = decode_quietly(data, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise UserError(f"{path}: not a readable image (or larger than OpenCV accepts)")
-    if img.shape[0] * img.shape[1] > max_image_pixels():
-        raise UserError(f"{path}: {img.shape[1]}×{img.shape[0]} is larger than the {max_image_pixels():,}-pixel limit "
-                        "(raise STYLESTREAM_MAX_PIXELS to allow it)")
+        raise UserError(f"{path}: not a readable image" + (f" ({said})" if said else ""))
+    _check_pixels(path, img.shape[1], img.shape[0])
+    img = apply_orientation(img, exif_orientation(head))
     depth = 16 if img.dtype == np.uint16 else 8
     if img.dtype == np.uint16:
         img = (img // 257).astype(np.uint8)
@@ -272,14 +303,7 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, de
         ok = False
     if not ok:
         raise UserError(f"{path}: cannot encode an image of this type (use .png or .jpg)")
-    tmp = temporary_path(path)
-    try:
-        buf.tofile(str(tmp))
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    return path
+    return write_file_atomically(path, buf)
 
 
 def write_snapshot(rgb: np.ndarray, number: int, prefix: str = "stylestream") -> Path:
@@ -294,9 +318,26 @@ def image_output_path(src: Path, out: str | None, style: str, many: bool, alpha:
         return src.with_name(name)
     o = Path(out)
     if many or o.is_dir() or out.endswith(os.sep) or not o.suffix:
-        o.mkdir(parents=True, exist_ok=True)
-        return o / name
+        return o / name     # a folder, created when the first image is written
     return o
+
+
+def _refuse_overwriting_images(paths: list[str], out: str | None, style: str, others=()) -> None:
+    """Before any image is read or written: no output may be one of the inputs (or the
+    style's file). An input's output suffix depends on its alpha, so both are checked."""
+    inputs = [*paths, *others]
+    for p in paths:
+        for alpha in (False, True):
+            refuse_overwriting_inputs(image_output_path(Path(p), out, style, len(paths) > 1, alpha), inputs)
+
+
+def _write_output_image(dst: Path, rgb: np.ndarray, alpha: np.ndarray | None, depth: int) -> None:
+    if not dst.parent.exists():
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(dst.parent, exc) from None
+    write_image(dst, rgb, alpha, depth)
 
 
 def optimize_images(paths: list[str], out: str | None, style_image: str, max_size: int, steps: int,
@@ -312,6 +353,7 @@ def optimize_images(paths: list[str], out: str | None, style_image: str, max_siz
 
     if not 0.0 <= strength <= 1.0:
         raise UserError("--strength must be between 0 and 1")
+    _refuse_overwriting_images(paths, out, Path(style_image).stem, [style_image, vgg_weights])
     try:
         dev = pick_device(device)
         vgg = VGGFeatures(load_vgg16_features(vgg_weights)).to(dev)
@@ -333,21 +375,28 @@ def optimize_images(paths: list[str], out: str | None, style_image: str, max_siz
         styled = cv2.resize(styled, (w, h), interpolation=cv2.INTER_CUBIC) if styled.shape[:2] != (h, w) else styled
         styled = finish(styled, rgb, strength, keep_color)
         dst = image_output_path(src, out, Path(style_image).stem, len(paths) > 1, alpha is not None)
-        write_image(dst, styled, alpha, depth)
+        _write_output_image(dst, styled, alpha, depth)
         results.append({"input": str(src), "output": str(dst), "width": w, "height": h})
     return {"images": results, "style": Path(style_image).stem, "method": f"gatys-{optimizer}",
             "device": str(dev), "seconds": round(time.perf_counter() - start, 3)}
 
 
 def stylize_images(paths: list[str], out: str | None, stylizer: Stylizer) -> dict:
+    """Each image in turn. SIGINT/SIGTERM finish the image under way and stop there."""
+    _refuse_overwriting_images(paths, out, stylizer.engine.name, [stylizer.engine.path])
     results = []
     start = time.perf_counter()
-    for p in paths:
-        src = Path(p)
-        rgb, alpha, depth = read_image(src)
-        styled = stylizer(rgb)
-        dst = image_output_path(src, out, stylizer.engine.name, len(paths) > 1, alpha is not None)
-        write_image(dst, styled, alpha, depth)
-        results.append({"input": str(src), "output": str(dst), "width": rgb.shape[1], "height": rgb.shape[0]})
+    stop = threading.Event()
+    with stop_on_signals(stop) as caught:
+        for p in paths:
+            if stop.is_set():
+                break
+            src = Path(p)
+            rgb, alpha, depth = read_image(src)
+            styled = stylizer(rgb)
+            dst = image_output_path(src, out, stylizer.engine.name, len(paths) > 1, alpha is not None)
+            _write_output_image(dst, styled, alpha, depth)
+            results.append({"input": str(src), "output": str(dst), "width": rgb.shape[1], "height": rgb.shape[0]})
     return {"images": results, "style": stylizer.engine.name, "device": stylizer.engine.device,
-            "seconds": round(time.perf_counter() - start, 3)}
+            "seconds": round(time.perf_counter() - start, 3), "interrupted": bool(caught),
+            "signal": signal.Signals(caught[0]).name if caught else None}

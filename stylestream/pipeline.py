@@ -47,13 +47,24 @@ class Stage:
         return False
 
     def _run(self, produce) -> None:
+        items = produce()
         try:
-            for item in produce():
+            for item in items:
                 if not self._put(item):
                     return
         except BaseException as exc:  # handed to the consumer
             self._error = exc
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:     # a generator's own cleanup runs in its thread, now
+                close()
         self._put(_END)
+
+    def close(self) -> None:
+        """Releases the producer and waits for its thread: whatever it uses (a decoder, an
+        engine) must not be freed while the thread is still inside it."""
+        self._abandoned = True
+        self._thread.join()
 
     def __iter__(self) -> Iterator:
         try:
@@ -88,16 +99,26 @@ class VideoJob:
         """Runs to the end or until `stop` is set; returns True when it was stopped early."""
         decoded = Stage(self._decode, self.queue_size, "decode")
         stylized = Stage(lambda: self._stylize(decoded), self.queue_size, "infer")
-        for item in stylized:
-            if isinstance(item, AudioItem):
-                self.sink.write_audio(item.packet)
-            else:
-                frame, image = item
-                self.sink.write(image, frame.pts, frame.time_base)
-                self.frames += 1
-                if self.on_frame:
-                    self.on_frame(self.frames)
-        return self.stop.is_set()
+        try:
+            for item in stylized:
+                if isinstance(item, AudioItem):
+                    self.sink.write_audio(item.packet)
+                else:
+                    frame, image = item
+                    self.sink.write(image, frame.pts, frame.time_base)
+                    self.frames += 1
+                    if self.on_frame:
+                        self.on_frame(self.frames)
+            return self.stop.is_set()
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            # Both threads end before the caller closes the source or the engine: a decode
+            # thread left inside a closed container, or an inference left running while the
+            # interpreter exits, crash the process (SIGSEGV, or C++'s terminate()).
+            stylized.close()
+            decoded.close()
 
     def _decode(self):
         # Optical flow needs only input frames: computing it here overlaps it with inference.

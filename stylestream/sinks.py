@@ -1,8 +1,9 @@
 """Frame sinks: video files through PyAV, and a window through OpenCV.
 
-Files are written under a temporary name beside the target and renamed only when the
-container has been closed properly, so a reader never sees a half-written file under
-the name it asked for.
+Every output the runtime writes (videos here, images through write_file_atomically) goes
+through PendingFile: written under a temporary name beside the target and renamed only when
+complete, so a reader never sees a half-written file under the name it asked for, and a
+failure (disk full, a killed run) leaves an existing file as it was.
 """
 from __future__ import annotations
 
@@ -17,19 +18,121 @@ import numpy as np
 from stylestream.errors import UserError
 
 
+# Marks a file being written: `.NAME.partial-PID.SUFFIX` beside NAME.SUFFIX.
+PARTIAL_MARK = ".partial-"
+
+
 def temporary_path(path: Path) -> Path:
     # Same folder (rename is atomic) and same suffix (the muxer is chosen by it).
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    return path.with_name(f".{path.stem}{PARTIAL_MARK}{os.getpid()}{path.suffix}")
+
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Deletes the temporary files a killed run left while writing `path` (those whose
+    process no longer runs); another run writing the same output now keeps its own."""
+    import glob
+
+    prefix, suffix = f".{path.stem}{PARTIAL_MARK}", path.suffix
+    removed = []
+    parent = path.parent if str(path.parent) else Path(".")
+    for stale in parent.glob(glob.escape(prefix) + "*" + glob.escape(suffix)):
+        pid = stale.name[len(prefix):len(stale.name) - len(suffix)]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_running(int(pid)):
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when both names reach the same file: equal paths, symlinks, hard links."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):      # either one missing (or not a path at all)
+        return False
+
+
+def refuse_overwriting_inputs(output: str | Path, inputs) -> None:
+    """UserError when `output` is one of `inputs` under any name; call before writing anything."""
+    for name in inputs:
+        if name is not None and same_file(name, output):
+            raise UserError(f"{output} is the input {name}: the output would overwrite it; "
+                            "choose another output name")
+
+
+def write_error(path: Path, exc: OSError) -> UserError:
+    """A failed write (disk full, read-only or special file system) as the user's one line."""
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    return UserError(f"cannot write {path}: {reason}")
 
 
 def check_writable(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give an output file name")
+    if path.exists() and not path.is_file():
+        # Replacing a device or a pipe with a regular file (as root, /dev/null) breaks the system.
+        raise UserError(f"{path}: is not a regular file; give an output file name")
     if not parent.is_dir():
         raise UserError(f"output folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write to {parent}")
+
+
+class PendingFile:
+    """An output written under a temporary name beside its target and renamed over it only
+    once complete, so the target is either untouched or whole. Stale temporaries of killed
+    runs for the same target are removed first; creating the temporary file at once shows a
+    file system that refuses it (read-only, /proc) before any work is done."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        check_writable(self.path)
+        remove_stale_temporaries(self.path)
+        self.tmp = temporary_path(self.path)
+        try:
+            self.tmp.open("wb").close()
+        except OSError as exc:
+            self.discard()
+            raise write_error(self.path, exc) from None
+
+    def commit(self) -> Path:
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise write_error(self.path, exc) from None
+        return self.path
+
+    def discard(self) -> None:
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def write_file_atomically(path: str | Path, data) -> Path:
+    """Writes `data` (bytes or a numpy buffer) to `path` through a PendingFile."""
+    pending = PendingFile(path)
+    try:
+        with pending.tmp.open("wb") as f:
+            f.write(memoryview(data))
+    except OSError as exc:
+        pending.discard()
+        raise write_error(pending.path, exc) from None
+    except BaseException:
+        pending.discard()
+        raise
+    return pending.commit()
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -55,20 +158,25 @@ class VideoFileSink:
         from av.video.reformatter import VideoReformatter
 
         self.path = Path(path)
-        check_writable(self.path)
         self.width, self.height = width - width % 2, height - height % 2
         if self.width < 2 or self.height < 2:
             raise UserError(f"video too small to encode: {width}×{height}")
-        self.tmp = temporary_path(self.path)
+        self._pending = PendingFile(self.path)
+        self.tmp = self._pending.tmp
         try:
             self.container = av.open(str(self.tmp), "w")
         except (av.error.FFmpegError, ValueError) as exc:
+            self._pending.discard()
             raise UserError(f"{self.path}: cannot write this kind of file ({exc})") from None
         self.time_base = time_base or Fraction(1, 1000)
-        self.stream = self._add_video_stream(encoder, rate, crf, preset)
         self.audio_map = {}      # source stream index → (output stream, decoder or None)
-        for src in audio_streams:
-            self._add_audio_stream(src)
+        try:
+            self.stream = self._add_video_stream(encoder, rate, crf, preset)
+            for src in audio_streams:
+                self._add_audio_stream(src)
+        except BaseException:
+            self.abort()
+            raise
         self._to_yuv = VideoReformatter()
         self.frames = 0
         self.encode_seconds = 0.0
@@ -126,7 +234,7 @@ class VideoFileSink:
         pts = max(pts, self._next_pts)  # the muxer needs strictly increasing timestamps
         frame.pts, frame.time_base = pts, self.time_base
         self._next_pts = pts + 1
-        self.container.mux(self.stream.encode(frame))
+        self._mux(self.stream.encode(frame))
         self.frames += 1
         self.encode_seconds += time.perf_counter() - t0
 
@@ -137,28 +245,38 @@ class VideoFileSink:
         out, decoder = entry
         if decoder is None:
             packet.stream = out
-            self.container.mux(packet)
+            self._mux(packet)
         else:
             for frame in decoder.decode(packet):
                 frame.pts = None
-                self.container.mux(out.encode(frame))
+                self._mux(out.encode(frame))
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except OSError as exc:      # disk full, file system gone: the temporary file goes too
+            self.abort()
+            raise write_error(self.path, exc) from None
 
     def close(self) -> Path:
         """Flush encoders, finish the container, move it to its final name."""
-        self.container.mux(self.stream.encode(None))
+        self._mux(self.stream.encode(None))
         for out, decoder in self.audio_map.values():
             if decoder is not None:
-                self.container.mux(out.encode(None))
-        self.container.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+                self._mux(out.encode(None))
+        try:
+            self.container.close()
+        except OSError as exc:
+            self.abort()
+            raise write_error(self.path, exc) from None
+        return self._pending.commit()
 
     def abort(self) -> None:
         try:
             self.container.close()
         except Exception:
             pass
-        self.tmp.unlink(missing_ok=True)
+        self._pending.discard()
 
 
 def pick_encoder(device: str) -> str:

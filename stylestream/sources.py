@@ -158,6 +158,10 @@ class CameraSource:
 
     A grabber thread keeps only the newest frame: when stylizing is slower than the
     camera, stale frames are dropped (and counted) so latency never grows.
+
+    A file ends at its end; a camera or a stream has no end, so when one stops delivering
+    (unplugged, connection lost, silent for `timeout` seconds) `read` returns None and
+    `lost` says what happened.
     """
 
     def __init__(self, spec: str | int = 0, width: int | None = None, height: int | None = None):
@@ -180,6 +184,7 @@ class CameraSource:
         self.captured = 0
         self.dropped = 0
         self.ended = False
+        self.lost: str | None = None
         self._latest: tuple[int, float, np.ndarray] | None = None
         self._taken_seq = -1
         self._cond = threading.Condition()
@@ -194,6 +199,9 @@ class CameraSource:
         while not self._stop.is_set():
             ok, bgr = self.cap.read()
             if not ok:
+                if not self._stop.is_set() and (not self.is_file or self.captured == 0):
+                    self.lost = (f"camera {self.spec!r} stopped delivering frames after {self.captured}"
+                                 if self.captured else f"camera {self.spec!r} delivered no frames")
                 break
             if self.is_file:  # play files in real time, like a camera would deliver them
                 next_due += 1.0 / self.fps
@@ -220,12 +228,14 @@ class CameraSource:
                     return None
                 left = deadline - time.perf_counter()
                 if left <= 0:
-                    raise UserError(f"camera {self.spec!r} delivered no frame for {timeout:.0f} s")
+                    self.lost = f"camera {self.spec!r} delivered no frame for {timeout:.0f} s"
+                    return None
                 self._cond.wait(left)
             self._taken_seq = self._latest[0]
             return self._latest
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
-        self.cap.release()
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():     # never release the capture under a reading thread
+            self.cap.release()

@@ -50,6 +50,10 @@ FORWARD_REFINEMENT_ITERATIONS = 1
 # mask is trusted. Fast motion leaves far more (43–58 % on its fastest frames), and is still
 # worth blending where the mask trusts it: a reset there costs stability for nothing.
 CUT_TRUSTED = 0.3        # a frame with a smaller trusted fraction starts a new shot
+# OpenCV's DIS refuses a flow image with both sides under 12 px and, with a side under 16 px
+# and the other at 47 px or more, crashes the process (SIGSEGV; 12×48 to 15×256 all do).
+# Smaller frames get no flow: each is stylized on its own.
+MIN_FLOW_SIDE = 16
 
 
 @dataclass
@@ -146,7 +150,7 @@ class FlowEstimator:
     def __call__(self, frame: np.ndarray) -> Motion:
         gray = _gray(frame, self.max_side)
         prev, self.previous = self.previous, gray
-        if prev is None or prev.shape != gray.shape:
+        if prev is None or prev.shape != gray.shape or min(gray.shape) < MIN_FLOW_SIDE:
             return Motion(None, None, True)
         backward, forward = self.flow(gray, prev), self.forward_flow(prev, gray)
         mask = consistency_mask(backward, forward, self.erode_mask)
