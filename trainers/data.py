@@ -7,6 +7,7 @@ batches the uninterrupted run would have seen, without saving any loader state.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ import torch
 import torch.nn.functional as F
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# Photos a run needs to start; crops are drawn with replacement, so one (a texture) is enough.
+MIN_PHOTOS = 1
+SKIPPED_NAMES_SHOWN = 5     # unreadable photos named in the warning; the rest are counted
 
 
 def read_image(path: str | Path, max_side: int | None = None) -> torch.Tensor:
@@ -55,9 +59,24 @@ class ImageFolderSampler:
 
     def __init__(self, folder: str | Path, size: int, scale: tuple[float, float] = (0.25, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), max_side: int = 640, seed: int = 0):
-        self.paths = list_images(folder)
-        # uint8 keeps 77 photos at 640 px around 70 MB.
-        self.images = [(read_image(p, max_side) * 255).round().to(torch.uint8) for p in self.paths]
+        # An unreadable photo is skipped, not fatal: one warning names them all at once, so a
+        # folder with several bad files does not take a run per file to clean up.
+        self.paths, self.images, self.skipped = [], [], []
+        for p in list_images(folder):
+            try:
+                # uint8 keeps 77 photos at 640 px around 70 MB.
+                self.images.append((read_image(p, max_side) * 255).round().to(torch.uint8))
+                self.paths.append(p)
+            except (ValueError, OSError):
+                self.skipped.append(p)
+        if self.skipped:
+            names = ", ".join(p.name for p in self.skipped[:SKIPPED_NAMES_SHOWN])
+            more = len(self.skipped) - SKIPPED_NAMES_SHOWN
+            detail = names + (f" and {more} more" if more > 0 else "")
+            if len(self.images) < MIN_PHOTOS:
+                raise ValueError(f"no readable photos in {folder}: {len(self.skipped)} could not be decoded ({detail})")
+            print(f"warning: skipped {len(self.skipped)} unreadable photo{'s' if len(self.skipped) > 1 else ''} "
+                  f"in {folder}: {detail}", file=sys.stderr)
         self.size, self.scale, self.ratio, self.seed = size, scale, ratio, seed
 
     def __len__(self) -> int:
