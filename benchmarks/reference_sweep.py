@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import REFERENCES, SHARED  # noqa: E402
 
 from trainers.data import read_image  # noqa: E402
-from trainers.fast_nst import load_checkpoint_model  # noqa: E402
+from stylenets.checkpoints import load_style_checkpoint  # noqa: E402
 from trainers.perceptual import VGGFeatures, load_vgg16_features, style_distances  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
 
     rows = []
     for ckpt in args.checkpoints:
-        model, cfg = load_checkpoint_model(ckpt)
+        model, cfg = load_style_checkpoint(ckpt)
         model = model.to(dev)
         style = cfg.get("name") or Path(cfg["style_image"]).stem
         for ref_name, (ref_style, painting, photo) in REFERENCES.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from exports.metadata import read_metadata
+from stylenets.metadata import read_metadata
 from stylestream.engine import load_engine
 from stylestream.jobs import read_image
 from stylestream.stylizer import Stylizer

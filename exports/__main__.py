@@ -13,8 +13,7 @@ from pathlib import Path
 
 
 from exports.formats import export_all
-from trainers.config import TrainConfig
-from trainers.fast_nst import checkpoint_steps, load_checkpoint_model, model_metadata
+from stylenets.checkpoints import checkpoint_steps, load_style_checkpoint, style_metadata
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,19 +23,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--style-image")
     args = p.parse_args(argv)
     try:
-        model, saved = load_checkpoint_model(args.checkpoint)
+        model, config = load_style_checkpoint(args.checkpoint)
         step, before = checkpoint_steps(args.checkpoint)
     except ValueError as exc:  # missing, damaged or not a checkpoint: one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     if args.style_image:
-        cfg.style_image = args.style_image
-    if not Path(cfg.style_image).is_file():
-        print(f"error: style image not found: {cfg.style_image} (use --style-image)", file=sys.stderr)
+        config["style_image"] = args.style_image
+    if not Path(config.get("style_image") or "").is_file():
+        print(f"error: style image not found: {config.get('style_image')} (use --style-image)", file=sys.stderr)
         raise SystemExit(2)
-    for variant, (path, diff) in export_all(model.float(), args.out, model_metadata(cfg, model, step, before)).items():
+    metadata = style_metadata(config, model.config(), step, before)
+    for variant, (path, diff) in export_all(model.float(), args.out, metadata).items():
         print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
 
 

@@ -1,4 +1,4 @@
-"""The one place that knows export formats: PyTorch → ONNX (fp32, fp16) and → TorchScript.
+"""Export formats: PyTorch → ONNX (fp32, fp16) and → TorchScript.
 
 Every export is parity-checked against the PyTorch model it came from and fails loudly
 above tolerance. Metadata travels inside the file: ONNX metadata props, or a
@@ -19,8 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from exports.metadata import METADATA_FILE, read_metadata  # noqa: F401  (re-exported)
-from exports.folding import folded
+from stylenets.metadata import METADATA_FILE, read_metadata  # noqa: F401  (re-exported)
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
@@ -91,9 +90,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path, metadata: dict, fp16: 
     path = Path(path)
     iface = interface or image_interface(multiple)
     model = copy.deepcopy(model).float().eval().cpu()
-    # ONNX Runtime gets a transform net's cheaper equal form (exports.folding); the parity
+    # ONNX Runtime gets a transform net's cheaper equal form (its `folded`); the parity
     # check below compares it with the trained one.
-    net = folded(model)
+    net = model.folded() if hasattr(model, "folded") else model
     net = _Fp16Wrapper(net) if fp16 else net
     tmp = _tmp_path(path)
     with _quiet_torch():

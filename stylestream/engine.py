@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exports.metadata import GENERATOR_KIND, METADATA_FILE, STYLE_KIND
+from stylenets.metadata import GENERATOR_KIND, METADATA_FILE, STYLE_KIND
 from stylestream.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exports.metadata import GENERATOR_KIND
+from stylenets.metadata import GENERATOR_KIND
 from stylestream.engine import check_kind, check_model_file, first_line, load_torchscript, onnx_session
 from stylestream.errors import UserError
 

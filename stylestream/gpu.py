@@ -28,46 +28,20 @@ def torch_cuda_available() -> bool:
 
 
 def net_from_onnx(path: Path):
-    """(PyTorch transform net in fp32 eval mode, metadata) rebuilt from one of our ONNX exports."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    from exports.folding import unfold_state
-    from trainers.transformer_net import InstanceNorm, build
+    """(PyTorch transform net in fp32 eval mode, metadata) rebuilt from one of stylestream's
+    ONNX exports, checked against ONNX Runtime on a small input."""
+    from stylenets.metadata import read_metadata
+    from stylenets.onnx_import import net_from_onnx as rebuild
 
     try:
-        model = onnx.load(str(path))
-    except Exception as exc:
+        meta = read_metadata(path)
+    except Exception as exc:  # onnx raises its parser's own types for a damaged file
         raise UserError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
-    meta = {p.key: p.value for p in model.metadata_props}
-    check_kind(path, meta)
+    check_kind(path, meta)  # a generator or a foreign file gets its own message
     try:
-        net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]))
-    except (KeyError, ValueError):
-        raise UserError(f"{path}: its metadata does not describe a stylestream transform net") from None
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for node in model.graph.node:  # equal tensors (e.g. untrained norms) are shared through Identity
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-        elif node.op_type == "Identity" and node.input[0] in inits:
-            inits[node.output[0]] = inits[node.input[0]]
-    weights = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in inits.items() if v.dtype.kind == "f"}
-    weights = unfold_state(weights, {n.op_type for n in model.graph.node})    # exports hold the folded form
-    state = {k: weights[k] for k in net.state_dict() if k in weights}
-    # The exporter renames instance-norm scales and shifts; they follow the modules' order.
-    norms = [name for name, m in net.named_modules() if isinstance(m, InstanceNorm)]
-    nodes = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
-    if len(norms) == len(nodes):
-        for name, node in zip(norms, nodes):
-            if node.input[1] in weights and node.input[2] in weights:
-                state.setdefault(f"{name}.weight", weights[node.input[1]])
-                state.setdefault(f"{name}.bias", weights[node.input[2]])
-    missing = [k for k in net.state_dict() if k not in state]
-    if missing:
-        raise UserError(f"{path}: cannot rebuild it for PyTorch (no weights for {missing[0]}); use its .pt export")
-    net.load_state_dict(state)
-    net.eval()
+        net, meta = rebuild(path)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     _check_parity(path, net)
     return net, meta
 

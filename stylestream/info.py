@@ -13,7 +13,7 @@ def _version(module: str) -> str:
 
 
 def collect() -> dict:
-    from exports.metadata import read_metadata
+    from stylenets.metadata import read_metadata
     from stylestream import __version__
     from stylestream.zoo import zoo_models
 

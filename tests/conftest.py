@@ -117,7 +117,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     import torch
 
     from exports.formats import export_onnx, export_torchscript
-    from trainers.transformer_net import TransformerNet
+    from stylenets.transformer_net import TransformerNet
 
     torch.manual_seed(0)
     net = TransformerNet(width=4, res_blocks=1).eval()

@@ -19,7 +19,7 @@ def test_sample_clip_is_small_with_audio():
 
 
 def test_default_style_is_a_trained_model():
-    from exports.metadata import read_metadata
+    from stylenets.metadata import read_metadata
     from stylestream.zoo import DEFAULT_STYLE, resolve_style
 
     for on_gpu, arch, name in ((False, "compact", f"{DEFAULT_STYLE}.compact.onnx"), (True, "johnson", f"{DEFAULT_STYLE}.onnx")):

@@ -13,7 +13,7 @@ from conftest import ROOT, probe
 
 def _packages_in_tree() -> set[str]:
     found = set()
-    for top in ("stylestream", "trainers", "exports"):
+    for top in ("stylestream", "stylenets", "trainers", "exports"):
         for init in (ROOT / top).rglob("__init__.py"):
             found.add(init.parent.relative_to(ROOT).as_posix())
     return found

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_DIRS = ("stylestream", "trainers", "exports", "benchmarks", "docs", "examples")
+CODE_DIRS = ("stylestream", "stylenets", "trainers", "exports", "benchmarks", "docs", "examples")
 
 DIARY = [re.compile(p, re.IGNORECASE) for p in (
     r"\bsessions?\b",                                   # "session 8", "this session", "Session 9"
@@ -90,7 +90,7 @@ def test_code_comments_speak_of_the_product():
 def test_the_files_are_found():
     assert {"README.md", "benchmarks.md", "gpu.md"} <= {p.name for p in doc_files()}
     names = {p.relative_to(ROOT).as_posix() for p in code_files()}
-    assert {"stylestream/temporal.py", "trainers/fast_nst.py", "exports/folding.py",
+    assert {"stylestream/temporal.py", "trainers/fast_nst.py", "stylenets/folding.py",
             "benchmarks/temporal.py", "examples/make_sample_clip.py"} <= names
 
 

@@ -204,7 +204,7 @@ def test_train_gan_cli_runs_evaluates_exports_and_resumes(tiny_folder, tmp_path)
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 6
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
     assert "exported onnx" in proc.stdout and out.is_file() and out.with_suffix(".pt").is_file()
-    from exports.metadata import read_metadata
+    from stylenets.metadata import read_metadata
     meta = read_metadata(out)
     assert meta["kind"] == "stylestream.generator" and meta["steps"] == "6" and meta["metric"] == "FID-VGG16"
 
@@ -245,7 +245,7 @@ def tiny_generator(tmp_path_factory):
 def test_export_parity_and_metadata(tiny_generator):
     import onnxruntime as ort
 
-    from exports.metadata import read_metadata
+    from stylenets.metadata import read_metadata
 
     p = tiny_generator["parity"]
     assert p["onnx"][1] < 1e-4 and p["torchscript"][1] < 1e-5

@@ -31,7 +31,7 @@ def test_onnx_export_rebuilds_as_the_same_torch_net(tiny_models, tmp_path):
     assert meta["name"] == "tiny"
 
     from exports.formats import export_onnx
-    from trainers.transformer_net import build
+    from stylenets.transformer_net import build
     compact = build("compact", width=8, res_blocks=1).eval()
     path = tmp_path / "c.onnx"
     export_onnx(compact, path, {"kind": "stylestream.style", "name": "c", **compact.config()})

@@ -88,7 +88,8 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path, monkeypatc
 def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, monkeypatch):
     import torch
 
-    from trainers.fast_nst import load_checkpoint_model, train
+    from stylenets.checkpoints import load_style_checkpoint
+    from trainers.fast_nst import train
 
     monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
     # A budget far below --steps: training stops on time and still checkpoints its last step.
@@ -98,12 +99,12 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
     assert torch.load(ckpt, weights_only=True)["step"] == result["steps"]
 
     # --init starts a new run (step 0, new loss weights) from those weights.
-    start, _ = load_checkpoint_model(ckpt)
+    start, _ = load_style_checkpoint(ckpt)
     tuned = train(_cfg(tiny_data, tmp_path / "b", steps=1, lr=0.0, init=str(ckpt), style_weight=1e9))
     assert tuned["history"][0]["step"] == 1
-    from trainers.fast_nst import checkpoint_steps
+    from stylenets.checkpoints import checkpoint_steps
     assert checkpoint_steps(tmp_path / "b" / "run" / "checkpoint.pt") == (1, result["steps"])
-    after, _ = load_checkpoint_model(tmp_path / "b" / "run" / "checkpoint.pt")
+    after, _ = load_style_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")
     for a, b in zip(start.state_dict().values(), after.state_dict().values()):
         torch.testing.assert_close(a, b)       # lr 0: the weights are exactly the --init ones
     with pytest.raises(ValueError, match="net"):
@@ -111,7 +112,7 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
 
     # A checkpoint trained elsewhere exports here (python -m exports), parity-checked.
     from exports.__main__ import main as export_main
-    from exports.metadata import read_metadata
+    from stylenets.metadata import read_metadata
     export_main([str(ckpt), str(tmp_path / "x.onnx"), "--style-image", str(tiny_data[1])])
     meta = read_metadata(tmp_path / "x.onnx")
     assert meta["steps"] == str(result["steps"]) and meta["style_weight"] == "10000000000.0"
@@ -119,7 +120,7 @@ def test_time_budget_stops_checkpoints_and_init_fine_tunes(tiny_data, tmp_path, 
     # --init also takes an ONNX export (the zoo ships nothing else): its weights, unfolded.
     train(_cfg(tiny_data, tmp_path / "d", steps=1, lr=0.0, init=str(tmp_path / "x.onnx")))
     assert checkpoint_steps(tmp_path / "d" / "run" / "checkpoint.pt") == (1, result["steps"])
-    after, _ = load_checkpoint_model(tmp_path / "d" / "run" / "checkpoint.pt")
+    after, _ = load_style_checkpoint(tmp_path / "d" / "run" / "checkpoint.pt")
     for a, b in zip(start.state_dict().values(), after.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
@@ -129,9 +130,9 @@ def test_distillation_needs_no_vgg_and_pulls_the_student_to_the_teacher(tiny_dat
     bogus here), and the compact student's output moves towards the teacher's, which is
     given as one of our ONNX exports."""
     from exports.formats import export_onnx
-    from exports.metadata import read_metadata
+    from stylenets.metadata import read_metadata
     from trainers.fast_nst import load_teacher, train
-    from trainers.transformer_net import TransformerNet
+    from stylenets.transformer_net import TransformerNet
 
     monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
     torch.manual_seed(1)
@@ -206,12 +207,12 @@ def test_temporal_weight_makes_a_net_more_stable(tiny_data, tmp_path, monkeypatc
     assert all(r["temporal"] == 0 for r in runs[0.0]) and all(r["temporal"] > 0 for r in runs[1e9])
     # Score both final nets on the same moved batches, with the same metric.
     from trainers.data import ImageFolderSampler
-    from trainers.fast_nst import load_checkpoint_model
+    from stylenets.checkpoints import load_style_checkpoint
 
     sampler, probe = ImageFolderSampler(str(tiny_data[0]), 32, seed=5), TemporalLoss(1.0)
     scores = {}
     for w in runs:
-        model, _ = load_checkpoint_model(tmp_path / str(w) / "run" / "checkpoint.pt")
+        model, _ = load_style_checkpoint(tmp_path / str(w) / "run" / "checkpoint.pt")
         with torch.no_grad():
             total = 0.0
             for i in range(4):
@@ -242,7 +243,7 @@ def test_ddp_two_processes(tiny_data, tmp_path):
 @pytest.mark.parametrize("arch", ["johnson", "compact"])
 def test_export_parity_and_metadata(tmp_path, arch):
     from exports.formats import ExportParityError, export_all, export_onnx, read_metadata
-    from trainers.transformer_net import build
+    from stylenets.transformer_net import build
 
     net = build(arch, width=4, res_blocks=1)
     meta = {"kind": "stylestream.style", "name": "t", "train_size": 32, "steps": 3, "style_sha256": "ab", **net.config()}
@@ -272,19 +273,18 @@ def test_export_parity_and_metadata(tmp_path, arch):
 
 @pytest.mark.parametrize("arch", ["johnson", "compact"])
 def test_folded_net_is_the_same_net_and_unfolds_back(arch):
-    from exports.folding import folded, unfold_state
-    from trainers.transformer_net import build
+    from stylenets.transformer_net import build
 
     torch.manual_seed(0)
     net = build(arch, width=8, res_blocks=1).eval()
     for p in net.parameters():              # far from the initialisation, so every tap matters
         torch.nn.init.normal_(p, std=0.3)
-    fold = folded(net)
+    fold = net.folded()
     x = torch.rand(2, 3, 28, 44)
     with torch.no_grad():
         torch.testing.assert_close(fold(x), net(x), atol=1e-5, rtol=0)
     ops = {"SpaceToDepth"} if arch == "compact" else set()
-    back = unfold_state(fold.state_dict(), ops)
+    back = net.unfold_state(fold.state_dict(), ops)
     assert back.keys() == net.state_dict().keys()
     for k, v in net.state_dict().items():
         torch.testing.assert_close(back[k], v, atol=1e-5, rtol=0)

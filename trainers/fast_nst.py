@@ -9,7 +9,6 @@ logging, precision and distribution come from `trainers.services`; exports from 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from dataclasses import asdict
@@ -18,50 +17,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from exports.metadata import STYLE_KIND
-from stylestream.errors import UserError
+from stylenets.checkpoints import checkpoint_steps, load_style_net, style_metadata
 from trainers import services
 from trainers.config import TrainConfig, add_arguments, config_from_args
 from trainers.data import ImageFolderSampler, read_image
 from trainers.perceptual import (STYLE_LAYERS, PerceptualLoss, VGGFeatures, VggWeightsError, load_vgg16_features,
                                  total_variation)
 from trainers.temporal_loss import TemporalLoss
-from trainers.transformer_net import build, from_config
+from stylenets.transformer_net import build
 
 
 def style_name(cfg: TrainConfig) -> str:
     return cfg.name or Path(cfg.style_image).stem
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def checkpoint_steps(path: str | Path | None) -> tuple[int, int]:
-    """(a checkpoint's own step, the steps behind the --init chain it started from); for one
-    of our ONNX exports, (0, the steps its metadata records)."""
-    if not path or not Path(path).is_file():
-        return 0, 0
-    if Path(path).suffix.lower() == ".onnx":
-        from exports.metadata import read_metadata
-        return 0, int(read_metadata(path).get("steps", 0))
-    state = services.load_state(path)
-    extra = state.get("extra", {})
-    before = extra.get("steps_before")
-    if before is None:  # older checkpoints: follow their --init chain
-        before = sum(checkpoint_steps(extra.get("config", {}).get("init")))
-    return int(state.get("step", 0)), before
-
-
-def model_metadata(cfg: TrainConfig, model: torch.nn.Module, step: int, before: int = 0) -> dict:
-    """`steps` counts every step behind the weights; a fine-tune (--init) also records its own."""
-    tuned = {"fine_tune_steps": step} if before else {}
-    return {"kind": STYLE_KIND, "name": style_name(cfg), "style_image": Path(cfg.style_image).name,
-            "style_sha256": file_sha256(cfg.style_image), "train_size": cfg.size, "steps": before + step, **tuned,
-            "style_size": cfg.style_size, "content_weight": cfg.content_weight, "style_weight": cfg.style_weight,
-            "style_loss": cfg.style_loss, "content_layer": cfg.content_layer,
-            "temporal_weight": cfg.temporal_weight, **model.config(),
-            **({"teacher": Path(cfg.teacher).name, "distill_weight": cfg.distill_weight} if cfg.teacher else {})}
 
 
 def _sample_photos(sampler: ImageFolderSampler, size: int, count: int = 4) -> torch.Tensor:
@@ -104,7 +71,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     sizes = {"width": cfg.width} if cfg.width else {}
     model = build(cfg.arch, res_blocks=cfg.res_blocks, **sizes).to(dev, memory_format=channels_last)
     if cfg.init:
-        start_net = load_net(cfg.init, "--init")
+        start_net = load_style_net(cfg.init, "--init")
         if start_net.config() != model.config():
             raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
         model.load_state_dict(start_net.state_dict())
@@ -182,7 +149,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     if rt.is_main and cfg.export:
         from exports.formats import export_all
         result["exports"] = {k: (str(p), d) for k, (p, d) in
-                             export_all(model.float(), cfg.out, model_metadata(cfg, model, step, before)).items()}
+                             export_all(model.float(), cfg.out, style_metadata(asdict(cfg), model.config(), step, before)).items()}
     return result
 
 
@@ -202,33 +169,9 @@ def _write_samples(model, photos, path: Path, logger: services.Logger, step: int
     logger.grid("samples", torch.cat([photos, out.float()]), path, step, nrow=len(photos))
 
 
-def load_checkpoint_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """The transform net and config stored in a training checkpoint."""
-    state = services.load_state(path)
-    try:
-        model = from_config(state["extra"]["model_config"])
-        model.load_state_dict(state["state/model"])
-        return model.eval(), state["extra"]["config"]
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise ValueError(f"{path}: not a style-network training checkpoint ({exc.__class__.__name__})") from None
-
-
-def load_net(path: str | Path, option: str) -> torch.nn.Module:
-    """A trained transform net in eval mode: from a training checkpoint or one of our ONNX
-    exports (the zoo ships only those)."""
-    if not Path(path).is_file():
-        raise ValueError(f"{option} {path}: not found")
-    if Path(path).suffix.lower() == ".onnx":
-        from stylestream.gpu import net_from_onnx
-        net, _ = net_from_onnx(Path(path))
-    else:
-        net, _ = load_checkpoint_model(path)
-    return net.eval()
-
-
 def load_teacher(path: str | Path) -> torch.nn.Module:
     """A trained transform net to distil from, frozen."""
-    return load_net(path, "--teacher").requires_grad_(False)
+    return load_style_net(path, "--teacher").requires_grad_(False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -236,11 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(p)
     try:
         result = train(config_from_args(p.parse_args(argv)))
-    except (UserError, VggWeightsError, ValueError, FileNotFoundError) as exc:
+    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
         # What the loaders raise for the user's files (a missing or unreadable image, data
         # folder, --init/--teacher net or VGG weights file): one line, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(UserError.exit_code) from None
+        raise SystemExit(2) from None
     last = result["history"][-1] if result["history"] else {}
     print(f"trained to step {result['steps']} at {result['steps_per_second']:.2f} steps/s; "
           f"last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step"))

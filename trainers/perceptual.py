@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trainers.safe_load import load_tensors
+from stylenets.safe_load import load_tensors
 
 ENV_WEIGHTS = "STYLESTREAM_VGG_WEIGHTS"
 
@@ -27,7 +27,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class VggWeightsError(RuntimeError):
+class VggWeightsError(ValueError):
     """The VGG16 weights could not be found, downloaded or read."""
 
 

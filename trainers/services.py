@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from trainers.safe_load import load_tensors
+from stylenets.checkpoints import load_state
 
 T = TypeVar("T")
 
@@ -191,15 +191,6 @@ def save_checkpoint(path: str | Path, step: int, modules: dict, extra: dict | No
     state = {"step": step, "rng": rng_state(), "extra": extra or {}}
     state.update({f"state/{k}": m.state_dict() for k, m in modules.items()})
     atomic_save(state, path)
-
-
-def load_state(path: str | Path, what: str = "training checkpoint") -> dict:
-    """A checkpoint's contents, read as tensors and plain containers only (never unpickled).
-    Raises ValueError with a one-line reason."""
-    state = load_tensors(path, what)
-    if not isinstance(state, dict) or "step" not in state:
-        raise ValueError(f"{path}: not a stylestream {what}")
-    return state
 
 
 def load_checkpoint(path: str | Path, modules: dict) -> tuple[int, dict]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from exports.metadata import GENERATOR_KIND
+from stylenets.metadata import GENERATOR_KIND
+from stylenets.checkpoints import load_state
 from trainers import services
 from trainers.data import ImageFolderSampler
 from trainers.perceptual import VggWeightsError
@@ -198,7 +199,7 @@ def _metadata(cfg: GanConfig, step: int, images_per_step: int, metrics: list[dic
 
 def load_checkpoint_generator(path: str | Path, ema: bool = True) -> tuple[Generator, dict]:
     """The (EMA) generator and config stored in a training checkpoint."""
-    state = services.load_state(path)
+    state = load_state(path)
     try:
         G = Generator(**state["extra"]["arch"])
         G.load_state_dict(state["state/G_ema" if ema else "state/G"])

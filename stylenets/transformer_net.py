@@ -3,12 +3,19 @@
 Reflection padding, instance norm, residual blocks, and nearest-neighbour upsampling
 followed by a convolution (transposed convolutions leave checkerboard artefacts).
 Input and output: RGB in [0, 1], NCHW; height and width any multiple of 4.
+
+Each net also builds its own inference form (`folded`, the operators in stylenets.folding)
+and reads a folded export's weights back (`unfold_state`).
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from stylenets import folding
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -36,9 +43,20 @@ class UpsampleConv(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int = 3):
         super().__init__()
         self.conv = ConvLayer(cin, cout, kernel)
+        self.upsample = True      # False in the folded form, whose convolution upsamples itself
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest") if self.upsample else x)
+
+    def folded(self) -> nn.Module:
+        """The same layer at the input's resolution: reflection padding of the upsampled map
+        is replicate padding of the small one, and the pair is a transposed convolution.
+        The parameters keep this layer's names (conv.1.*)."""
+        layer = copy.deepcopy(self)
+        layer.upsample = False
+        layer.conv[0] = nn.ReplicationPad2d(1)
+        layer.conv[1] = folding.transposed_upsample_conv(self.conv[1])
+        return layer
 
 
 class ResidualBlock(nn.Module):
@@ -73,6 +91,19 @@ class TransformerNet(nn.Module):
 
     def config(self) -> dict:
         return {"arch": self.arch, "width": self.width, "res_blocks": self.res_blocks}
+
+    def folded(self) -> nn.Module:
+        """An equal copy in the inference form the ONNX exports hold."""
+        net = copy.deepcopy(self)
+        for i, m in enumerate(net.decoder):
+            if isinstance(m, UpsampleConv):
+                net.decoder[i] = m.folded()
+        return net
+
+    @staticmethod
+    def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[str, torch.Tensor]:
+        """Weights read from a folded export (`graph_ops`: its op types) under this net's names."""
+        return folding.unfold_kernels(state)
 
 
 class DepthwiseResidualBlock(nn.Module):
@@ -138,6 +169,26 @@ class CompactNet(nn.Module):
         return y[..., m:-m, m:-m]
 
     config = TransformerNet.config
+
+    def folded(self) -> nn.Module:
+        """An equal copy in the inference form: the upsampling and its convolution as four
+        low-resolution 2×2 convolutions, and the pixel-unshuffle as one SpaceToDepth."""
+        net = copy.deepcopy(self)
+        net.decoder[0] = nn.Identity()
+        net.decoder[1][0] = folding.PhaseUpsampleConv(net.decoder[1][0])
+        net.encoder[0] = folding.SpaceToDepth()
+        first = net.encoder[1][1]
+        with torch.no_grad():
+            first.weight.copy_(folding.unshuffle_weights_to_s2d(first.weight))
+        return net
+
+    @staticmethod
+    def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[str, torch.Tensor]:
+        out = folding.unfold_kernels(state)
+        first = "encoder.1.1.weight"
+        if "SpaceToDepth" in graph_ops and first in out:
+            out[first] = folding.s2d_weights_to_unshuffle(out[first])
+        return out
 
 
 ARCHS = {"johnson": TransformerNet, "compact": CompactNet}

@@ -1,8 +1,10 @@
-"""The inference form of the transform nets: the same function in fewer operations.
+"""The operators of the transform nets' inference form: the same function in fewer operations.
 
-ONNX exports (exports.formats) hold `folded(net)`, and the parity check compares it with the
-trained net. Training never sees it, and TorchScript exports keep the trained form (their
-CUDA speed is what docs/gpu.md measured).
+Each net assembles its own folded copy from these (`TransformerNet.folded`,
+`CompactNet.folded` in stylenets.transformer_net) and maps a folded export's weights back
+(`unfold_state`). ONNX exports (exports.formats) hold the folded form, and the parity check
+compares it with the trained net. Training never sees it, and TorchScript exports keep the
+trained form (their CUDA speed is what docs/gpu.md measures).
 
 - Nearest ×2 upsampling followed by a 3×3 convolution: along each axis, output phase 0
   reads input pixels (i−1, i) with taps (w0, w1+w2) and phase 1 reads (i, i+1) with
@@ -16,17 +18,12 @@ CUDA speed is what docs/gpu.md measured).
   input channels reordered to SpaceToDepth's order, instead of a 6-D transpose.
 
 On one core at 640×272 the compact starry takes 48 ms in ONNX Runtime instead of 58 (median).
-`unfold_state` maps a folded export's weights back for stylestream.gpu.net_from_onnx.
 """
 from __future__ import annotations
-
-import copy
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from trainers.transformer_net import CompactNet, TransformerNet, UpsampleConv
 
 # Along one axis, the 3×3 taps (w0, w1, w2) each output phase of the upsampling sees: rows
 # are (phase 0, first tap), (phase 0, second tap), (phase 1, first tap), (phase 1, second).
@@ -89,22 +86,14 @@ class PhaseUpsampleConv(nn.Module):
         return _PhaseConv.apply(x, *self.phases, self.bias)
 
 
-class FoldedUpsampleConv(nn.Module):
-    """UpsampleConv as replicate padding + a stride-2 transposed convolution; the parameters
-    keep UpsampleConv's names (conv.1.*)."""
-
-    def __init__(self, up: UpsampleConv):
-        super().__init__()
-        self.conv = copy.deepcopy(up.conv)
-        conv = self.conv[1]
-        t = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=3)
-        with torch.no_grad():
-            t.weight.copy_(transposed_kernel(conv.weight))
-            t.bias.copy_(conv.bias)
-        self.conv[0], self.conv[1] = nn.ReplicationPad2d(1), t
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+def transposed_upsample_conv(conv: nn.Conv2d) -> nn.ConvTranspose2d:
+    """nn.Upsample(×2, nearest) + `conv` (3×3, on a replicate-padded input) as one stride-2
+    transposed convolution at the input's resolution."""
+    t = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=3)
+    with torch.no_grad():
+        t.weight.copy_(transposed_kernel(conv.weight))
+        t.bias.copy_(conv.bias)
+    return t
 
 
 class _SpaceToDepth(torch.autograd.Function):
@@ -123,28 +112,18 @@ class SpaceToDepth(nn.Module):
         return _SpaceToDepth.apply(x)
 
 
-def folded(net: nn.Module) -> nn.Module:
-    """An equal copy of a transform net in its inference form; other models come back as they are."""
-    if not isinstance(net, (TransformerNet, CompactNet)):
-        return net
-    net = copy.deepcopy(net)
-    if isinstance(net, CompactNet):
-        net.decoder[0] = nn.Identity()
-        net.decoder[1][0] = PhaseUpsampleConv(net.decoder[1][0])
-        net.encoder[0] = SpaceToDepth()
-        first = net.encoder[1][1]
-        with torch.no_grad():
-            first.weight.copy_(first.weight[:, UNSHUFFLE_TO_S2D])
-    else:
-        for i, m in enumerate(net.decoder):
-            if isinstance(m, UpsampleConv):
-                net.decoder[i] = FoldedUpsampleConv(m)
-    return net
+def unshuffle_weights_to_s2d(w: torch.Tensor) -> torch.Tensor:
+    """A convolution's weights after nn.PixelUnshuffle(2), reordered to follow SpaceToDepth."""
+    return w[:, UNSHUFFLE_TO_S2D]
 
 
-def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[str, torch.Tensor]:
-    """Weights read from a folded ONNX export (`graph_ops`: its op types) → the trained net's names
-    and layout. Names a folded module does not change pass through."""
+def s2d_weights_to_unshuffle(w: torch.Tensor) -> torch.Tensor:
+    return w[:, torch.tensor(UNSHUFFLE_TO_S2D).argsort()]
+
+
+def unfold_kernels(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights read from a folded export with the upsampling convolutions' original 3×3
+    kernels restored (from transposed or phase kernels). Other names pass through."""
     out: dict[str, torch.Tensor] = {}
     for name, v in state.items():
         if ".phases." in name:                                  # reassembled below
@@ -157,6 +136,4 @@ def unfold_state(state: dict[str, torch.Tensor], graph_ops: set[str]) -> dict[st
         for i, (a, b) in enumerate(PHASES):
             k[..., 2 * a:2 * a + 2, 2 * b:2 * b + 2] = state[f"{name}.phases.{i}"]
         out[f"{name}.weight"] = _gather(k)
-    if "SpaceToDepth" in graph_ops and "encoder.1.1.weight" in out:
-        out["encoder.1.1.weight"] = out["encoder.1.1.weight"][:, torch.tensor(UNSHUFFLE_TO_S2D).argsort()]
     return out
