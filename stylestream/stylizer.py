@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from stylestream.engine import Engine
+from stylestream.errors import UserError
 from stylestream.temporal import Motion, TemporalBlender
 
 
@@ -94,6 +95,9 @@ class Stylizer:
         batch = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32)
         batch *= 1.0 / 255.0
         planes = self.engine(batch)[0][:, :ph, :pw]
+        if planes.shape[0] != 3:
+            raise UserError(f"{self.engine.path}: gives {planes.shape[0]}-channel pictures; a style model gives "
+                            "3 (RGB)")
         # Scale, round and saturate each plane to uint8 in one OpenCV pass, then interleave:
         # 0.3 ms at 640×272 against numpy's 1.6 ms for the same on the transposed array.
         return cv2.merge([cv2.multiply(plane, 255.0, dtype=cv2.CV_8U) for plane in planes])
