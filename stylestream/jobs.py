@@ -126,9 +126,11 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
     }
     missing = source.video.frames - source.frames_decoded if source.video.frames else 0
     if source.decode_errors or (missing > 0 and not interrupted):
-        summary["damaged"] = (f"input is damaged or truncated: skipped {source.decode_errors} corrupt "
-                              f"packet{'s' if source.decode_errors != 1 else ''}, wrote the {job.frames} decodable "
-                              f"frames" + (f" of {source.video.frames}" if missing > 0 else ""))
+        skipped = source.decode_errors
+        summary["damaged"] = ("input is damaged or truncated: "
+                              + (f"skipped {skipped} corrupt packet{'s' if skipped != 1 else ''}, " if skipped else "")
+                              + f"wrote the {job.frames} decodable frames"
+                              + (f" of {source.video.frames}" if missing > 0 else ""))
     return summary
 
 
@@ -347,9 +349,9 @@ def optimize_images(paths: list[str], out: str | None, style_image: str, max_siz
     import cv2
     import torch
 
-    from trainers.gatys import GatysConfig, optimize
-    from trainers.perceptual import VGGFeatures, VggWeightsError, load_vgg16_features
-    from trainers.services import pick_device
+    from stylenets.gatys import GatysConfig, optimize
+    from stylenets.perceptual import VGGFeatures, load_vgg16_features
+    from stylenets.devices import pick_device
 
     if not 0.0 <= strength <= 1.0:
         raise UserError("--strength must be between 0 and 1")
@@ -357,7 +359,7 @@ def optimize_images(paths: list[str], out: str | None, style_image: str, max_siz
     try:
         dev = pick_device(device)
         vgg = VGGFeatures(load_vgg16_features(vgg_weights)).to(dev)
-    except (VggWeightsError, RuntimeError) as exc:
+    except ValueError as exc:  # no such device, or unusable VGG weights (VggWeightsError)
         raise UserError(str(exc)) from None
     style_rgb, _, _ = read_image(Path(style_image))
     to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0).to(dev)  # noqa: E731

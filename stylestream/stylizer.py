@@ -15,13 +15,20 @@ from stylestream.errors import UserError
 from stylestream.temporal import Motion, TemporalBlender
 
 
+# The nets pad by reflection (4 px at full size, 1 px at a quarter of it), which needs more
+# pixels than the padding on every side: a smaller picture is stylized scaled up to this.
+MIN_PROCESSING_SIDE = 16
+
+
 def processing_size(width: int, height: int, max_size: int | None, multiple: int) -> tuple[int, int]:
-    """Largest size with the source's aspect, longer side ≤ max_size, both sides multiples of `multiple`."""
+    """Largest size with the source's aspect, longer side ≤ max_size, both sides multiples of
+    `multiple` and at least MIN_PROCESSING_SIDE (a sliver of a picture is stretched to that)."""
     scale = min(1.0, max_size / max(width, height)) if max_size else 1.0
-    limit = max(multiple, (max_size // multiple) * multiple) if max_size else None
+    least = -(-MIN_PROCESSING_SIDE // multiple) * multiple
+    limit = max(least, (max_size // multiple) * multiple) if max_size else None
 
     def fit(side: int) -> int:
-        n = max(multiple, int(round(side * scale / multiple)) * multiple)
+        n = max(least, int(round(side * scale / multiple)) * multiple)
         return min(n, limit) if limit else n
     return fit(width), fit(height)
 
@@ -31,7 +38,7 @@ def processing_plan(width: int, height: int, max_size: int | None, multiple: int
     keeps its pixels and is padded to the engine's multiple, then cropped: resampling it by a
     pixel or two, as processing_size would, blurs exactly the fine texture the style paints
     (on chicago.jpg at 510×338 it cost 14 % of the style distance)."""
-    if not max_size or max(width, height) <= max_size:
+    if min(width, height) >= MIN_PROCESSING_SIDE and (not max_size or max(width, height) <= max_size):
         return width, height, -width % multiple, -height % multiple
     return (*processing_size(width, height, max_size, multiple), 0, 0)
 
@@ -113,6 +120,8 @@ class Stylizer:
         out = self.infer(frame) if styled is None else _ready(styled)
         if temporal is not None and motion is not None:
             out = temporal(out, _ready(motion))
-        if out.shape[:2] != (h, w) and (scale_back or self.mixes_source):
+        # Scaled down always: a sink only crops a larger picture (by the odd row or column).
+        larger = out.shape[0] > h or out.shape[1] > w
+        if out.shape[:2] != (h, w) and (scale_back or self.mixes_source or larger):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return finish(out, frame, self.strength, self.keep_color)

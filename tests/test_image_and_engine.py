@@ -121,7 +121,7 @@ def test_asking_for_openvino_without_it_is_one_clear_error(tiny_models, monkeypa
 
 @pytest.mark.parametrize("w,h,max_size,expected", [
     (640, 272, 640, (640, 272)), (1280, 720, 640, (640, 360)), (65, 47, None, (64, 48)),
-    (3000, 10, 640, (640, 4)), (100, 100, 50, (48, 48)), (1000, 500, 642, (640, 320)),
+    (3000, 10, 640, (640, 16)), (100, 100, 50, (48, 48)), (1000, 500, 642, (640, 320)), (2, 1, None, (16, 16)),
 ])
 def test_processing_size(w, h, max_size, expected):
     from stylestream.stylizer import processing_size
@@ -131,7 +131,7 @@ def test_processing_size(w, h, max_size, expected):
 
 @pytest.mark.parametrize("w,h,max_size,expected", [
     (640, 272, 640, (640, 272, 0, 0)), (510, 338, 510, (510, 338, 2, 2)), (65, 47, None, (65, 47, 3, 1)),
-    (1280, 720, 640, (640, 360, 0, 0)),
+    (1280, 720, 640, (640, 360, 0, 0)), (2, 2, None, (16, 16, 0, 0)), (12, 48, None, (16, 48, 0, 0)),
 ])
 def test_processing_plan_pads_rather_than_resamples(w, h, max_size, expected):
     from stylestream.stylizer import processing_plan
