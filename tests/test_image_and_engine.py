@@ -18,33 +18,61 @@ def _photo(h=50, w=70):
     return np.stack([xx * 3 % 256, yy * 5 % 256, (xx + yy) % 256], -1).astype(np.uint8)
 
 
+def _stylized_reference(model, rgb, max_size=1024):
+    """What `image` must write: the same model run in-process (fp32) on the decoded input."""
+    from stylestream.engine import load_engine
+    return Stylizer(load_engine(model, "cpu", precision="fp32"), max_size)(rgb).astype(int)
+
+
+def _assert_stylized(got_bgr, model, rgb, tolerance, max_size=1024):
+    """`got_bgr` (as OpenCV reads it) is `rgb` stylized: close to the reference, far from a
+    copy of the input and from the reference with its channels swapped."""
+    got = cv2.cvtColor(got_bgr, cv2.COLOR_BGR2RGB).astype(int)
+    want = _stylized_reference(model, rgb, max_size)
+    assert np.abs(got - want).mean() < tolerance
+    assert np.abs(got - rgb).mean() > tolerance + 10
+    assert np.abs(got - want[..., ::-1]).mean() > tolerance + 5
+
+
 def test_image_kinds(tmp_path, tiny_models):
     rgb = _photo()
-    cv2.imwrite(str(tmp_path / "color.jpg"), rgb)
+    cv2.imwrite(str(tmp_path / "color.jpg"), rgb[..., ::-1])
     cv2.imwrite(str(tmp_path / "gray.png"), rgb[..., 0])
-    cv2.imwrite(str(tmp_path / "alpha.png"), np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)]))
-    cv2.imwrite(str(tmp_path / "deep.png"), rgb.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "alpha.png"), np.dstack([rgb[..., ::-1], np.full(rgb.shape[:2], 128, np.uint8)]))
+    cv2.imwrite(str(tmp_path / "deep.png"), rgb[..., ::-1].astype(np.uint16) * 257)
     out = tmp_path / "out"
     names = ["color.jpg", "gray.png", "alpha.png", "deep.png"]
-    proc = run_cli("image", *[tmp_path / n for n in names], "-o", out, "--style", tiny_models["onnx"], "--json")
+    proc = run_cli("image", *[tmp_path / n for n in names], "-o", out, "--style", tiny_models["onnx"], "--json",
+                   "--precision", "fp32")
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["images"]
     assert len(results) == 4
+    model = tiny_models["onnx"]
     color = cv2.imread(str(out / "color.tiny.jpg"), cv2.IMREAD_UNCHANGED)
     assert color.shape == (50, 70, 3)
-    assert cv2.imread(str(out / "gray.tiny.png"), cv2.IMREAD_UNCHANGED).shape == (50, 70, 3)
+    jpeg_input = cv2.imread(str(tmp_path / "color.jpg"))[..., ::-1]
+    _assert_stylized(color, model, jpeg_input, tolerance=8)      # JPEG in and out, 4:2:0 chroma
+    gray = cv2.imread(str(out / "gray.tiny.png"), cv2.IMREAD_UNCHANGED)
+    assert gray.shape == (50, 70, 3)
+    _assert_stylized(gray, model, np.repeat(rgb[..., :1], 3, axis=2), tolerance=1)
     alpha = cv2.imread(str(out / "alpha.tiny.png"), cv2.IMREAD_UNCHANGED)
     assert alpha.shape == (50, 70, 4) and (alpha[..., 3] == 128).all()  # alpha kept as it was
+    _assert_stylized(alpha[..., :3], model, rgb, tolerance=1)
     deep = cv2.imread(str(out / "deep.tiny.png"), cv2.IMREAD_UNCHANGED)
     assert deep.dtype == np.uint16 and deep.shape == (50, 70, 3)
+    assert (deep % 257 == 0).all()                            # 8-bit stylized values widened
+    _assert_stylized((deep // 257).astype(np.uint8), model, rgb, tolerance=1)
 
 
 def test_single_image_to_file(tmp_path, tiny_models):
     src = tmp_path / "a.png"
-    cv2.imwrite(str(src), _photo())
+    rgb = _photo()
+    cv2.imwrite(str(src), rgb[..., ::-1])
     proc = run_cli("image", src, "-o", tmp_path / "b.png", "--style", tiny_models["pt"], "--max-size", "32")
     assert proc.returncode == 0, proc.stderr
-    assert cv2.imread(str(tmp_path / "b.png")).shape == (50, 70, 3)
+    got = cv2.imread(str(tmp_path / "b.png"))
+    assert got.shape == (50, 70, 3)
+    _assert_stylized(got, tiny_models["pt"], rgb, tolerance=1, max_size=32)
 
 
 def test_onnx_and_torchscript_agree(tiny_models):

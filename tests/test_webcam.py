@@ -19,8 +19,9 @@ def test_webcam_from_file_records(tmp_path, tiny_models):
     assert s["recorded_frames"] == s["frames"] > 0
     got = probe(out)
     assert got["frames"] == s["frames"] and got["sizes"] == {(64, 48)}
-    # Wall-clock timestamps: the recording lasts about as long as the 1 s the camera ran.
-    assert 0.5 < got["video_times"][-1] < 3.0
+    # Wall-clock timestamps: the file camera is played in real time, so its last frame comes
+    # at least ~1 s (20 frames at 20 fps) in, and the recording cannot outlast the run.
+    assert 0.8 < got["video_times"][-1] <= s["seconds"] + 0.05, (got["video_times"][-1], s["seconds"])
 
 
 def test_latency_stays_bounded_when_inference_is_slow(tmp_path):
@@ -38,10 +39,13 @@ def test_latency_stays_bounded_when_inference_is_slow(tmp_path):
             time.sleep(0.2)  # slow "inference"
     finally:
         source.close()
-    assert source.dropped > 20
+    # Each read is the newest frame: a frame's age stays under the consumer's 0.2 s period
+    # (a queue would age them by 0.2 s more on every read), and the frames in between are
+    # counted as dropped. No absolute speed is assumed of a loaded machine.
     assert len(seqs) + source.dropped == source.captured == 50
-    assert max(ages) < 0.1, ages  # each frame handed over is the newest, not one from a backlog
-    assert seqs == sorted(seqs)
+    assert source.dropped >= len(seqs), (source.dropped, len(seqs))
+    assert max(ages) < 0.15, ages
+    assert all(b - a >= 2 for a, b in zip(seqs[1:-1], seqs[2:-1])), seqs   # never the next one in line
 
 
 def test_webcam_bad_camera(tmp_path, tiny_models):
