@@ -170,6 +170,8 @@ class VideoFileSink:
             raise UserError(f"{self.path}: cannot write this kind of file ({exc})") from None
         self.time_base = time_base or Fraction(1, 1000)
         self.audio_map = {}      # source stream index → (output stream, decoder or None)
+        self._audio_dts: dict[int, int] = {}     # last copied packet's dts, per source stream
+        self.audio_packets_dropped = 0
         try:
             self.stream = self._add_video_stream(encoder, rate, crf, preset)
             for src in audio_streams:
@@ -244,6 +246,14 @@ class VideoFileSink:
             return
         out, decoder = entry
         if decoder is None:
+            # Joined files (a concat playlist, an edited stream) can step audio time back at a
+            # seam; the muxer refuses that (EINVAL), so such a packet is dropped, as ffmpeg does.
+            index, last = packet.stream.index, self._audio_dts.get(packet.stream.index)
+            if packet.dts is not None:
+                if last is not None and packet.dts <= last:
+                    self.audio_packets_dropped += 1
+                    return
+                self._audio_dts[index] = packet.dts
             packet.stream = out
             self._mux(packet)
         else:

@@ -376,3 +376,17 @@ def test_training_data_skips_unreadable_photos(tmp_path, capsys):
         p.unlink()
     with pytest.raises(ValueError, match="no readable photos"):
         ImageFolderSampler(folder, 32)
+
+
+def test_joined_clips_whose_audio_steps_back_at_the_seams(tmp_path, tiny_models):
+    """An ffconcat playlist of one clip: at each seam the AAC priming steps audio time back,
+    which the muxer refuses (EINVAL, an internal error); those packets are dropped."""
+    write_clip(tmp_path / "part.mp4", 64, 48, frames=20, fps=10, audio=True)
+    playlist = tmp_path / "joined.ffconcat"
+    playlist.write_text("ffconcat version 1.0\n" + "file part.mp4\n" * 3)
+    out = tmp_path / "out.mp4"
+    proc = run_cli("video", playlist, out, "--style", tiny_models["onnx"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = probe(out)
+    assert got["frames"] == json.loads(proc.stdout)["frames"] == 60
+    assert got["audio_packets"] and got["audio_packets"][-1][1] > 5.0
