@@ -25,7 +25,7 @@ from quality import REFERENCES, SHARED  # noqa: E402
 
 from trainers.data import read_image  # noqa: E402
 from stylenets.checkpoints import load_style_checkpoint  # noqa: E402
-from trainers.perceptual import VGGFeatures, load_vgg16_features, style_distances  # noqa: E402
+from stylenets.perceptual import VGGFeatures, load_vgg16_features, style_distances  # noqa: E402
 
 
 def photo_at(path: Path, w: int, h: int) -> torch.Tensor:

@@ -53,6 +53,25 @@ def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
 
+def installed_commands() -> dict:
+    """Subcommands that installed packages add through the `stylestream.commands` entry
+    points (the trainers' `train` and `train-gan`): objects with `name`, `help`,
+    `add_arguments(parser)`, `run(args) -> exit status` and `user_errors`, the exception
+    types that mean bad input rather than a bug."""
+    from importlib.metadata import entry_points
+
+    commands = [ep.load() for ep in entry_points(group="stylestream.commands")]
+    return {c.name: c for c in sorted(commands, key=lambda c: c.name)}
+
+
+def run_installed(args) -> int:
+    command = installed_commands()[args.command]
+    try:
+        return command.run(args)
+    except command.user_errors as exc:
+        raise UserError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="stylestream", description="Neural style transfer for video files, cameras and images.")
     p.add_argument("--version", action="version", version=f"stylestream {__version__}")
@@ -112,13 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "with the runtime's DIS flow")
     et.add_argument("--json", action="store_true")
 
-    t = sub.add_parser("train", help="train a fast style-transfer net and export it")
-    from trainers.config import add_arguments
-    add_arguments(t)
-
-    tg = sub.add_parser("train-gan", help="train a StyleGAN2 generator on a folder of images and export it")
-    from trainers.stylegan.config import add_arguments as add_gan_arguments
-    add_gan_arguments(tg)
+    for command in installed_commands().values():
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
 
     g = sub.add_parser("generate", help="images from a StyleGAN generator: a grid of seeds, or a style-mixing grid")
     g.add_argument("--generator", required=True, help="generator .onnx or .pt (from train-gan)")
@@ -303,36 +317,6 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from trainers.config import config_from_args
-    from trainers.fast_nst import train
-    from trainers.perceptual import VggWeightsError
-
-    try:
-        result = train(config_from_args(args))
-    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from None
-    for variant, (path, diff) in result.get("exports", {}).items():
-        print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
-    return 0
-
-
-def cmd_train_gan(args) -> int:
-    from trainers.perceptual import VggWeightsError
-    from trainers.stylegan.config import config_from_args
-    from trainers.stylegan.training_loop import train
-
-    try:
-        result = train(config_from_args(args))
-    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from None
-    for m in result["metrics"][-1:]:
-        print(f"{m['metric']} {m['value']:.4g} at step {m['step']} ({m['samples']} samples)")
-    for variant, (path, diff) in result.get("exports", {}).items():
-        print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
-    return 0
-
-
 def _generator(args):
     from stylestream.generator import GeneratorEngine
 
@@ -385,7 +369,7 @@ def cmd_dream(args) -> int:
 
 
 COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info": cmd_info, "eval": cmd_eval,
-            "train": cmd_train, "train-gan": cmd_train_gan, "generate": cmd_generate, "dream": cmd_dream}
+            "generate": cmd_generate, "dream": cmd_dream}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -399,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_image_pixels()))
     try:
         args = build_parser().parse_args(argv)
-        code = COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args) if args.command in COMMANDS else run_installed(args)
     except UserError as exc:
         if debug:
             raise

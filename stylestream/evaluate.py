@@ -23,10 +23,11 @@ from stylestream.errors import UserError
 
 def style_quality(outputs: list[str], content: str, style_image: str, vgg_weights: str | None = None,
                   style_size: int = 512) -> dict:
+    import cv2
     import torch
 
-    from trainers.data import read_image
-    from trainers.perceptual import VGGFeatures, VggWeightsError, load_vgg16_features, style_distances
+    from stylenets.perceptual import VGGFeatures, VggWeightsError, load_vgg16_features, style_distances
+    from stylestream.jobs import read_image
 
     try:
         vgg = VGGFeatures(load_vgg16_features(vgg_weights))
@@ -34,12 +35,12 @@ def style_quality(outputs: list[str], content: str, style_image: str, vgg_weight
         raise UserError(str(exc)) from None
 
     def load(path: str, max_side: int | None = None) -> torch.Tensor:
-        if not Path(path).is_file():
-            raise UserError(f"image not found: {path}")
-        try:
-            return read_image(path, max_side).unsqueeze(0)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+        rgb, _, _ = read_image(Path(path))
+        h, w = rgb.shape[:2]
+        if max_side and max(h, w) > max_side:
+            s = max_side / max(h, w)
+            rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255).unsqueeze(0)
 
     content_t, style_t = load(content), load(style_image, style_size)
     rows = []

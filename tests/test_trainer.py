@@ -15,7 +15,7 @@ needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="../shared/data
 
 
 def test_gram_matrix_known_values():
-    from trainers.perceptual import gram_matrix
+    from stylenets.perceptual import gram_matrix
 
     f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)  # C=2, H=1, W=2
     g = gram_matrix(f)
@@ -26,7 +26,7 @@ def test_gram_matrix_known_values():
 
 
 def test_total_variation_known_values():
-    from trainers.perceptual import total_variation
+    from stylenets.perceptual import total_variation
 
     assert total_variation(torch.ones(1, 3, 8, 8)).item() == 0.0
     x = torch.zeros(1, 1, 2, 2)
@@ -307,7 +307,7 @@ def test_vgg_weights_errors(tmp_path, kind):
 
 
 def test_vgg_env_variable_is_used(tmp_path, monkeypatch):
-    from trainers.perceptual import VggWeightsError, load_vgg16_features
+    from stylenets.perceptual import VggWeightsError, load_vgg16_features
 
     monkeypatch.setenv("STYLESTREAM_VGG_WEIGHTS", str(tmp_path / "absent.pth"))
     with pytest.raises(VggWeightsError, match="absent.pth"):
@@ -318,7 +318,7 @@ def test_vgg_env_variable_is_used(tmp_path, monkeypatch):
 def test_shared_vgg_weights_give_torchvision_scale_activations():
     """The README's sanity check: relu1_2 mean ≈ 0.5, relu3_3 ≈ 0.7 on a photo."""
     from trainers.data import read_image
-    from trainers.perceptual import VGGFeatures, load_vgg16_features
+    from stylenets.perceptual import VGGFeatures, load_vgg16_features
 
     photo = SHARED / "content" / "test" / "chicago.jpg"
     vgg = VGGFeatures(load_vgg16_features(VGG_WEIGHTS))
@@ -331,8 +331,8 @@ def test_shared_vgg_weights_give_torchvision_scale_activations():
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_gatys_lowers_the_loss(tiny_data, optimizer):
     from trainers.data import read_image
-    from trainers.gatys import GatysConfig, optimize
-    from trainers.perceptual import VGGFeatures, load_vgg16_features
+    from stylenets.gatys import GatysConfig, optimize
+    from stylenets.perceptual import VGGFeatures, load_vgg16_features
 
     data, style_path = tiny_data
     content = read_image(sorted(data.iterdir())[0])[None]
@@ -342,7 +342,7 @@ def test_gatys_lowers_the_loss(tiny_data, optimizer):
     out = optimize(content, style, vgg, GatysConfig(steps=15, optimizer=optimizer, scales=(0.5, 1.0)),
                    on_step=lambda i, losses: seen.append(losses["total"]))
     assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
-    from trainers.perceptual import style_distances
+    from stylenets.perceptual import style_distances
     before = style_distances(vgg, content, content, style)["style"]
     after = style_distances(vgg, out, content, style)["style"]
     assert after < 0.9 * before, (before, after)

@@ -63,7 +63,7 @@ class TrainConfig(ServiceOptions):
     tv_weight: float = 0.0
     temporal_weight: float = 0.0     # synthetic-motion stability loss (trainers/temporal_loss.py); 0 = off
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
-    style_loss: str = "mse"          # trainers.perceptual.STYLE_LOSSES: how each layer's Gram mismatch counts
+    style_loss: str = "mse"          # stylenets.perceptual.STYLE_LOSSES: how each layer's Gram mismatch counts
     content_layer: str = "relu2_2"
     arch: str = "johnson"
     width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)

@@ -21,7 +21,7 @@ from stylenets.checkpoints import checkpoint_steps, load_style_net, style_metada
 from trainers import services
 from trainers.config import TrainConfig, add_arguments, config_from_args
 from trainers.data import ImageFolderSampler, read_image
-from trainers.perceptual import (STYLE_LAYERS, PerceptualLoss, VGGFeatures, VggWeightsError, load_vgg16_features,
+from stylenets.perceptual import (STYLE_LAYERS, PerceptualLoss, VGGFeatures, VggWeightsError, load_vgg16_features,
                                  total_variation)
 from trainers.temporal_loss import TemporalLoss
 from stylenets.transformer_net import build

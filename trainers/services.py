@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from stylenets.checkpoints import load_state
+from stylenets.devices import pick_device
 
 T = TypeVar("T")
 
@@ -36,14 +37,6 @@ class Runtime:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but PyTorch sees no CUDA device")
-    return torch.device(name)
 
 
 def setup_runtime(device: str = "auto") -> Runtime:

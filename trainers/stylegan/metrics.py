@@ -24,7 +24,7 @@ class VGG16Pool:
     min_size = 64  # below this relu5_3 has under 4×4 positions
 
     def __init__(self, weights: str | None, device: torch.device):
-        from trainers.perceptual import VGGFeatures, load_vgg16_features
+        from stylenets.perceptual import VGGFeatures, load_vgg16_features
 
         self.net = VGGFeatures(load_vgg16_features(weights, last_layer="relu5_3"), layers=("relu5_3",)).to(device)
 

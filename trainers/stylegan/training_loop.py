@@ -25,7 +25,7 @@ from stylenets.metadata import GENERATOR_KIND
 from stylenets.checkpoints import load_state
 from trainers import services
 from trainers.data import ImageFolderSampler
-from trainers.perceptual import VggWeightsError
+from stylenets.perceptual import VggWeightsError
 from trainers.stylegan.augment import DiffAugment
 from trainers.stylegan.config import GanConfig, add_arguments, config_from_args
 from trainers.stylegan.loss import StyleGAN2Loss

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from trainers.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures
+from stylenets.perceptual import STYLE_LAYERS, PerceptualLoss, VGGFeatures
 
 
 @dataclass
