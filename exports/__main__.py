@@ -11,7 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 from exports.formats import export_all
 from stylenets.checkpoints import checkpoint_steps, load_style_checkpoint, style_metadata
 

@@ -9,6 +9,7 @@ status 2. Importing this module needs no torch, so `stylestream --help` stays fa
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,6 +21,18 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     user_errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
+
+    def main(self, argv: list[str] | None = None, prog: str | None = None) -> None:
+        """The same command as a `python -m` module: the user's errors as one line, exit 2."""
+        p = argparse.ArgumentParser(prog=prog, description=self.help)
+        self.add_arguments(p)
+        args = p.parse_args(argv)
+        try:
+            code = self.run(args)
+        except self.user_errors as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = 2
+        raise SystemExit(code)
 
 
 def _print_exports(result: dict) -> None:
@@ -36,7 +49,11 @@ def _train(args: argparse.Namespace) -> int:
     from trainers.config import config_from_args
     from trainers.fast_nst import train
 
-    _print_exports(train(config_from_args(args)))
+    result = train(config_from_args(args))
+    last = result["history"][-1] if result["history"] else {}
+    print(f"trained to step {result['steps']} at {result['steps_per_second']:.2f} steps/s; last losses: "
+          + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step"))
+    _print_exports(result)
     return 0
 
 

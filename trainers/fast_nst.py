@@ -8,8 +8,6 @@ logging, precision and distribution come from `trainers.services`; exports from 
 """
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,13 +16,18 @@ import torch
 import torch.nn.functional as F
 
 from stylenets.checkpoints import checkpoint_steps, load_style_net, style_metadata
-from trainers import services
-from trainers.config import TrainConfig, add_arguments, config_from_args
-from trainers.data import ImageFolderSampler, read_image
-from stylenets.perceptual import (STYLE_LAYERS, PerceptualLoss, VGGFeatures, VggWeightsError, load_vgg16_features,
-                                 total_variation)
-from trainers.temporal_loss import TemporalLoss
+from stylenets.perceptual import (
+    STYLE_LAYERS,
+    PerceptualLoss,
+    VGGFeatures,
+    load_vgg16_features,
+    total_variation,
+)
 from stylenets.transformer_net import build
+from trainers import services
+from trainers.config import TrainConfig
+from trainers.data import ImageFolderSampler, read_image
+from trainers.temporal_loss import TemporalLoss
 
 
 def style_name(cfg: TrainConfig) -> str:
@@ -175,21 +178,8 @@ def load_teacher(path: str | Path) -> torch.nn.Module:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    try:
-        result = train(config_from_args(p.parse_args(argv)))
-    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
-        # What the loaders raise for the user's files (a missing or unreadable image, data
-        # folder, --init/--teacher net or VGG weights file): one line, not a traceback.
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    last = result["history"][-1] if result["history"] else {}
-    print(f"trained to step {result['steps']} at {result['steps_per_second']:.2f} steps/s; "
-          f"last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step"))
-    if "exports" in result:
-        for variant, (path, diff) in result["exports"].items():
-            print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
+    from trainers.cli import TRAIN
+    TRAIN.main(argv, prog="python -m trainers.fast_nst")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,10 @@ come from `trainers.services`; data from `trainers.data`; the export from `expor
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import asdict
 from functools import partial
@@ -21,13 +19,12 @@ from pathlib import Path
 
 import torch
 
-from stylenets.metadata import GENERATOR_KIND
 from stylenets.checkpoints import load_state
+from stylenets.metadata import GENERATOR_KIND
 from trainers import services
 from trainers.data import ImageFolderSampler
-from stylenets.perceptual import VggWeightsError
 from trainers.stylegan.augment import DiffAugment
-from trainers.stylegan.config import GanConfig, add_arguments, config_from_args
+from trainers.stylegan.config import GanConfig
 from trainers.stylegan.loss import StyleGAN2Loss
 from trainers.stylegan.metrics import FrechetMetric, feature_extractor
 from trainers.stylegan.networks import Discriminator, Generator
@@ -209,13 +206,5 @@ def load_checkpoint_generator(path: str | Path, ema: bool = True) -> tuple[Gener
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    try:
-        result = train(config_from_args(p.parse_args(argv)))
-    except (VggWeightsError, ValueError, FileNotFoundError) as exc:
-        # The user's files (data, --resume checkpoint, VGG weights): one line, not a traceback.
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    for variant, (path, diff) in result.get("exports", {}).items():
-        print(f"exported {variant}: {path} (parity max |Δ| {diff:.2e})")
+    from trainers.cli import TRAIN_GAN
+    TRAIN_GAN.main(argv, prog="python -m trainers.stylegan")
