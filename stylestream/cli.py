@@ -17,6 +17,12 @@ from stylestream.errors import UserError
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+# Modules of the optional extras (pyproject.toml), and how to get them.
+OPTIONAL_MODULES = {
+    "torch": "pip install 'stylestream[train]' (or 'stylestream[gpu]' for an NVIDIA GPU)",
+    "torchvision": "pip install 'stylestream[train]'",
+    "tensorboard": "pip install 'stylestream[train]'",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -401,9 +407,14 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug, not bad input: still one line unless debugging
         if debug:
             raise
-        print(f"stylestream: internal error: {exc.__class__.__name__}: {exc} (STYLESTREAM_DEBUG=1 for details)",
-              file=sys.stderr)
-        code = 1
+        if isinstance(exc, ModuleNotFoundError) and exc.name in OPTIONAL_MODULES:
+            print(f"stylestream: error: this needs {exc.name}, which the plain install leaves out: "
+                  f"{OPTIONAL_MODULES[exc.name]}", file=sys.stderr)
+            code = EXIT_USAGE
+        else:
+            print(f"stylestream: internal error: {exc.__class__.__name__}: {exc} (STYLESTREAM_DEBUG=1 for details)",
+                  file=sys.stderr)
+            code = 1
     if code == EXIT_INTERRUPTED:
         # Python puts its own handlers back to the defaults while it shuts down (freeing the
         # engines takes a moment); one more Ctrl-C then would end the process by SIGINT
