@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from peer import machine_name  # noqa: E402
 
-from stylestream.engine import onnx_session  # noqa: E402
+from stylestream.backends.onnxruntime import onnx_session  # noqa: E402
 from stylestream.zoo import resolve_style  # noqa: E402
 
 CLIP = HERE.parent.parent / "shared" / "data" / "video" / "bikes.mp4"
@@ -86,12 +86,12 @@ def main() -> None:
     x = clip[:1]
     cores = os.cpu_count() or 1
 
-    session, _ = onnx_session(path, "cpu", threads=1)
+    session, _ = onnx_session(path, threads=1)
     name = session.get_inputs()[0].name
     reference = np.concatenate([session.run(None, {name: f[None]})[0] for f in clip])
 
     def ort_run():
-        s, _ = onnx_session(path, "cpu", threads=1)
+        s, _ = onnx_session(path, threads=1)
         return lambda b: s.run(None, {name: b})[0]
 
     rows = [("onnxruntime fp32", timed(ort_run(), x, args.repeats), side_by_side(ort_run, x, args.repeats, cores),

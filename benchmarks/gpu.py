@@ -32,7 +32,7 @@ SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 def engine_fps(path: Path, size: tuple[int, int], iterations: int, half=True, graphs=True) -> dict:
     import torch
 
-    from stylestream.gpu import TorchEngine
+    from stylestream.backends.torch import TorchEngine
 
     engine = TorchEngine(path, half=half, graphs=graphs)
     w, h = size
@@ -55,7 +55,8 @@ def engine_fps(path: Path, size: tuple[int, int], iterations: int, half=True, gr
 def stylizer_fps(path: Path, size: tuple[int, int], frames: int, temporal: bool) -> dict:
     import torch
 
-    from stylestream.gpu import TorchEngine, TorchStylizer
+    from stylestream.backends.torch import TorchEngine
+    from stylestream.gpu import TorchStylizer
     from stylestream.temporal_torch import TorchTemporal
 
     stylizer = TorchStylizer(TorchEngine(path), max_size=None)

@@ -28,7 +28,7 @@ def timed(fn, iters=50) -> float:
 
 @torch.no_grad()
 def main() -> None:
-    from stylestream.gpu import net_from_onnx
+    from stylestream.backends.torch import net_from_onnx
     from stylestream.temporal_torch import TorchTemporal, consistency_mask, lucas_kanade
     from stylestream.zoo import zoo_models
 

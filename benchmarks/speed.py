@@ -52,10 +52,10 @@ def engine_worker(style: str, arch: str, device: str, width: int, height: int, r
     import numpy as np
     from engine_backends import timed
 
-    from stylestream.engine import load_engine
+    from stylestream.backends import open_engine
     from stylestream.zoo import resolve_style
 
-    engine = load_engine(resolve_style(style, arch, on_gpu=device == "cuda"), device, cpu_runtime=backend)
+    engine = open_engine(resolve_style(style, arch, on_gpu=device == "cuda"), device, backend)
     batch = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
     print(json.dumps({"ms": timed(engine, batch, repeats), "device": engine.device, "backend": engine.backend}))
 

@@ -27,7 +27,7 @@ import cv2
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from stylestream import temporal  # noqa: E402
-from stylestream.engine import load_engine  # noqa: E402
+from stylestream.backends import open_engine  # noqa: E402
 from stylestream.evaluate import metric_flow, score_frames, video_frames  # noqa: E402
 from stylestream.sinks import VideoFileSink  # noqa: E402
 from stylestream.stylizer import Stylizer  # noqa: E402
@@ -63,7 +63,7 @@ def main() -> None:
     args = p.parse_args()
     cv2.setNumThreads(0)        # as in the video job: one core per stage
 
-    stylizer = Stylizer(load_engine(resolve_style(args.style, args.arch), "cpu"), args.max_size)
+    stylizer = Stylizer(open_engine(resolve_style(args.style, args.arch), "cpu"), args.max_size)
     sources = list(video_frames(str(args.clip)))
     if args.frames:
         sources = sources[:args.frames]

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from stylenets.metadata import read_metadata
-from stylestream.engine import load_engine
+from stylestream.backends import open_engine
 from stylestream.jobs import read_image
 from stylestream.stylizer import Stylizer
 from stylestream.zoo import zoo_models
@@ -53,7 +53,7 @@ def main() -> None:
             painting = args.styles / meta.get("style_image", "")
             label = name if arch == "johnson" else f"{name} ({arch})"
             first = cell(read_image(painting)[0], label) if painting.is_file() else cell(np.zeros((8, 8, 3), np.uint8), label)
-            stylize = Stylizer(load_engine(model, "cpu"), max_size=args.max_size)
+            stylize = Stylizer(open_engine(model, "cpu"), max_size=args.max_size)
             rows.append(np.hstack([first] + [cell(stylize(ph)) for ph in photos]))
     sheet = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
     cv2.imwrite(str(args.out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])

@@ -13,6 +13,8 @@ import signal
 import sys
 
 from stylestream import __version__
+from stylestream.backends.base import DEVICES
+from stylestream.backends.select import BACKENDS, PRECISIONS
 from stylestream.errors import UserError
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
 
@@ -43,13 +45,13 @@ def _temporal_strength(args) -> float | None:
 
 
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--backend", choices=["auto", "onnxruntime", "openvino", "torch"], default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: onnxruntime on a GPU (TensorRT/CUDA), OpenVINO on the CPU where installed "
                         "(onnxruntime otherwise), or PyTorch CUDA on a GPU without onnxruntime-gpu")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="OpenVINO's arithmetic on the CPU; auto: bf16 where the CPU has it natively (AMX, "
-                        "AVX-512 BF16), fp32 elsewhere")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the net's arithmetic; auto: bf16 with OpenVINO where the CPU has it natively (AMX, "
+                        "AVX-512 BF16), fp16 on a GPU, fp32 elsewhere; bf16 needs OpenVINO")
     p.add_argument("--arch", choices=["auto", "johnson", "compact"], default="auto",
                    help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
@@ -182,7 +184,7 @@ def _generator_options(p: argparse.ArgumentParser) -> None:
                    help="truncation ψ, 0..1: 1 plain, lower trades variety for typical images (default 1)")
     p.add_argument("--noise", choices=["const", "random", "none"], default="const",
                    help="per-pixel noise: the model's fixed noise, fresh noise each image, or none")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
 
@@ -194,47 +196,25 @@ def _max_size(args, engine, image_default: int | None = None) -> int:
     return image_default or (1920 if engine.device == "cuda" else 640)
 
 
-def _backend(device: str, backend: str) -> tuple[str, str]:
-    """(backend, device) that will run the net: onnxruntime (TensorRT, CUDA or CPU; on the CPU
-    load_engine takes OpenVINO instead where it is installed, unless onnxruntime was asked
-    for), openvino (CPU), or torch (PyTorch CUDA, for GPU machines without onnxruntime-gpu).
-    The device also decides which size of a zoo style to load."""
-    from stylestream.engine import gpu_available
-    from stylestream.gpu import torch_cuda_available
-
-    if backend == "openvino":
-        if device == "cuda":
-            raise UserError("--backend openvino runs on the CPU; leave out --device cuda")
-        return "openvino", "cpu"
-    ort_gpu = device != "cpu" and gpu_available()
-    if backend == "onnxruntime" or (backend == "auto" and (device == "cpu" or ort_gpu)):
-        return "onnxruntime", "cuda" if ort_gpu else "cpu"
-    if device != "cpu" and torch_cuda_available():
-        return "torch", "cuda"
-    if device == "cuda":
-        raise UserError("--device cuda: neither onnxruntime-gpu nor PyTorch can use a GPU here")
-    return backend if backend == "torch" else "onnxruntime", "cpu"
-
-
 def _stylizer(args, style: str | None, image_default: int | None = None, throughput: bool = False):
     """`throughput`: a video file, where several frames may be stylized at once (latency
     does not matter); a camera or an image wants each frame as fast as possible."""
-    from stylestream.engine import check_model_file, load_engine
+    from stylestream.backends import choose, open_engine
+    from stylestream.backends.torch import TorchEngine
     from stylestream.stylizer import Stylizer
     from stylestream.zoo import resolve_style
 
     if not 0.0 <= args.strength <= 1.0:
         raise UserError("--strength must be between 0 and 1")
-    backend, device = _backend(args.device, args.backend)
-    path = resolve_style(style, args.arch, on_gpu=device == "cuda")
-    if backend == "torch":
-        from stylestream.gpu import TorchEngine, TorchStylizer
-        engine = TorchEngine(check_model_file(path, args.device), device=device)
-        return TorchStylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
-    engine = load_engine(path, device if backend == "openvino" else args.device, throughput=throughput,
-                         cpu_runtime=args.backend if args.backend in ("onnxruntime", "openvino") else "auto",
-                         precision=args.precision)
-    return Stylizer(engine, _max_size(args, engine, image_default), args.strength, args.preserve_color)
+    # The zoo's files are .onnx; the device they would run on picks the size of a zoo style.
+    on_gpu = choose(".onnx", args.device, args.backend, args.precision).device == "cuda"
+    path = resolve_style(style, args.arch, on_gpu=on_gpu)
+    engine = open_engine(path, args.device, args.backend, args.precision, throughput=throughput)
+    max_size = _max_size(args, engine, image_default)
+    if isinstance(engine, TorchEngine):     # frames stay on the device from upload to download
+        from stylestream.gpu import TorchStylizer
+        return TorchStylizer(engine, max_size, args.strength, args.preserve_color)
+    return Stylizer(engine, max_size, args.strength, args.preserve_color)
 
 
 def _emit(args, summary: dict, human: str) -> None:
@@ -301,6 +281,8 @@ def cmd_info(args) -> int:
         print(f"{k:12s} {v}")
     print(f"{'providers':12s} {', '.join(s['onnxruntime_providers'])}")
     print(f"{'cuda':12s} {s['cuda_device'] or 'none'}")
+    job = s["default_engine"]
+    print(f"{'engine':12s} {job['backend']} on {job['device']}, {job['precision']}")
     print("zoo:")
     for name, sizes in s["zoo"].items():
         for arch, m in sizes.items():

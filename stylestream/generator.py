@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from stylenets.metadata import GENERATOR_KIND
-from stylestream.engine import check_kind, check_model_file, first_line, load_torchscript, onnx_session
+from stylestream.backends.base import check_kind, check_model_file, first_line
+from stylestream.backends.select import choose, hardware
 from stylestream.errors import UserError
 
 NOISE_MODES = {"none": 0, "const": 1, "random": 2}
@@ -18,14 +19,24 @@ MAX_SEED = 2**32 - 1
 
 class GeneratorEngine:
     def __init__(self, path, device: str = "auto"):
-        self.path = check_model_file(path, device)
-        if self.path.suffix.lower() == ".onnx":
-            self.session, on_gpu = onnx_session(self.path, device)
+        self.path = check_model_file(path)
+        choice = choose(self.path.suffix, device, generator=True)
+        self.backend, self.precision = choice.backend, choice.precision
+        if choice.backend == "onnxruntime":
+            from stylestream.backends.onnxruntime import onnx_session
+
+            gpu_providers = hardware().ort_gpu if choice.device == "cuda" else ()
+            self.session, gpu = onnx_session(self.path, gpu_providers, choice.require_gpu,
+                                             fp16=choice.precision == "fp16")
             self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-            self.device, self.backend = ("cuda" if on_gpu else "cpu"), "onnxruntime"
+            self.device = "cuda" if gpu else "cpu"
+            if gpu != "TensorrtExecutionProvider":
+                self.precision = "fp32"
         else:
-            self.module, self.metadata, self.device = load_torchscript(self.path, device)
-            self.backend = "torchscript"
+            from stylestream.backends.torch import load_torchscript
+
+            self.module, self.metadata = load_torchscript(self.path, choice.device)
+            self.device = choice.device
         check_kind(self.path, self.metadata, GENERATOR_KIND)
         try:
             self.z_dim, self.num_ws = int(self.metadata["z_dim"]), int(self.metadata["num_ws"])

@@ -52,6 +52,11 @@ def stop_on_signals(stop: threading.Event):
                 signal.signal(s, h)
 
 
+# Multiply-adds per pixel under which a net gets one more frame in flight beside temporal
+# consistency (stylize_video): the zoo's compact nets cost 10 k, the full nets 154 k.
+LIGHT_NET_MACS = 40_000
+
+
 def _progress(total: int | None, enabled: bool):
     from tqdm import tqdm
 
@@ -76,13 +81,14 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
             raise
         flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
         ahead = stylizer.frames_at_once
-        if ahead > 1 and flow is not None and stylizer.engine.metadata.get("arch") == "compact":
+        cost = stylizer.engine.macs_per_pixel
+        if ahead > 1 and flow is not None and cost is not None and cost < LIGHT_NET_MACS:
             # Beside a net this cheap, consistency's flow (decode thread) and blend (in frame
             # order) leave the cores idle now and then; one more frame queued for the engine fills
             # those gaps. bikes.mp4, 2 cores, 6 runs each: 24.1 -> 25.3 FPS (bigbuckbunny 16.4 ->
             # 16.6). Without consistency the extra frame only contends (35.3 -> 33.6 FPS); the
             # full net gains nothing from it (3.59 -> 3.54) and would hold 25 % more memory.
-            # Still so with OpenVINO bf16 and session 8's cheaper consistency: 3 interleaved runs
+            # Still so with OpenVINO bf16 and the cheaper consistency: 3 interleaved runs
             # each, 43.7 44.3 45.7 FPS with 2 frames in flight against 45.1 47.1 48.1 with 3.
             ahead += 1
         # The sink scales each frame to the output size while converting it to YUV anyway.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stylestream.engine import Engine
+from stylestream.backends.base import Engine
 from stylestream.errors import UserError
 from stylestream.temporal import Motion, TemporalBlender
 

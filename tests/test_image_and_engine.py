@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from stylestream.engine import Engine
+from stylestream.backends.base import Engine
 from stylestream.stylizer import Stylizer
 
 
@@ -20,8 +20,8 @@ def _photo(h=50, w=70):
 
 def _stylized_reference(model, rgb, max_size=1024):
     """What `image` must write: the same model run in-process (fp32) on the decoded input."""
-    from stylestream.engine import load_engine
-    return Stylizer(load_engine(model, "cpu", precision="fp32"), max_size)(rgb).astype(int)
+    from stylestream.backends import open_engine
+    return Stylizer(open_engine(model, "cpu", precision="fp32"), max_size)(rgb).astype(int)
 
 
 def _assert_stylized(got_bgr, model, rgb, tolerance, max_size=1024):
@@ -76,11 +76,11 @@ def test_single_image_to_file(tmp_path, tiny_models):
 
 
 def test_onnx_and_torchscript_agree(tiny_models):
-    from stylestream.engine import load_engine
+    from stylestream.backends import open_engine
 
     x = np.random.default_rng(0).random((1, 3, 32, 48), dtype=np.float32)
-    a = load_engine(tiny_models["onnx"], "cpu", precision="fp32")     # export parity, not bf16
-    b = load_engine(tiny_models["pt"], "cpu")
+    a = open_engine(tiny_models["onnx"], "cpu", precision="fp32")     # export parity, not bf16
+    b = open_engine(tiny_models["pt"], "cpu")
     assert a.name == b.name == "tiny" and a.metadata["arch"] == "johnson"
     np.testing.assert_allclose(a(x), b(x), atol=1e-4)
     import torch
@@ -91,12 +91,12 @@ def test_onnx_and_torchscript_agree(tiny_models):
 
 def test_openvino_and_onnxruntime_agree_and_auto_picks_openvino_on_the_cpu(tiny_models):
     pytest.importorskip("openvino")
-    from stylestream.engine import load_engine
+    from stylestream.backends import open_engine
 
     x = np.random.default_rng(1).random((1, 3, 36, 52), dtype=np.float32)
-    assert load_engine(tiny_models["onnx"], "cpu").backend == "openvino"
-    ov = load_engine(tiny_models["onnx"], "cpu", precision="fp32")
-    ort = load_engine(tiny_models["onnx"], "cpu", cpu_runtime="onnxruntime")
+    assert open_engine(tiny_models["onnx"], "cpu").backend == "openvino"
+    ov = open_engine(tiny_models["onnx"], "cpu", precision="fp32")
+    ort = open_engine(tiny_models["onnx"], "cpu", backend="onnxruntime")
     assert (ov.backend, ov.precision, ort.backend) == ("openvino", "fp32", "onnxruntime")
     assert ov.metadata == ort.metadata and ov.metadata["kind"] == "stylestream.style"
     np.testing.assert_allclose(ov(x), ort(x), atol=1e-4)
@@ -108,7 +108,7 @@ def test_openvino_bf16_is_close_to_fp32_where_the_cpu_has_it(tiny_models):
     pytest.importorskip("openvino")
     import openvino
 
-    from stylestream.engine import OpenVinoEngine
+    from stylestream.backends.openvino import OpenVinoEngine
     if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         pytest.skip("this CPU has no bf16 arithmetic")
     x = np.random.default_rng(3).random((1, 3, 64, 96), dtype=np.float32)
@@ -126,7 +126,7 @@ def test_openvino_first_calls_from_several_threads_at_once(tiny_models):
     pytest.importorskip("openvino")
     from concurrent.futures import ThreadPoolExecutor
 
-    from stylestream.engine import OpenVinoEngine
+    from stylestream.backends.openvino import OpenVinoEngine
 
     engine = OpenVinoEngine(tiny_models["onnx"], threads=1, streams=4)
     rng = np.random.default_rng(2)
@@ -138,13 +138,15 @@ def test_openvino_first_calls_from_several_threads_at_once(tiny_models):
 
 
 def test_asking_for_openvino_without_it_is_one_clear_error(tiny_models, monkeypatch):
-    from stylestream import engine
+    from stylestream.backends import select
     from stylestream.errors import UserError
 
-    monkeypatch.setattr(engine, "openvino_available", lambda: False)
+    without = select.Hardware()
+    without.openvino = False
+    monkeypatch.setattr(select, "hardware", lambda: without)
     with pytest.raises(UserError, match="pip install openvino"):
-        engine.load_engine(tiny_models["onnx"], "cpu", cpu_runtime="openvino")
-    assert engine.load_engine(tiny_models["onnx"], "cpu").backend == "onnxruntime"   # auto falls back
+        select.open_engine(tiny_models["onnx"], "cpu", backend="openvino")
+    assert select.open_engine(tiny_models["onnx"], "cpu").backend == "onnxruntime"   # auto falls back
 
 
 @pytest.mark.parametrize("w,h,max_size,expected", [
@@ -171,11 +173,11 @@ def test_odd_sized_frame_is_stylized_pixel_for_pixel(tiny_models):
     import cv2
     import torch
 
-    from stylestream.engine import load_engine
+    from stylestream.backends import open_engine
     from stylestream.stylizer import Stylizer
 
     frame = np.random.default_rng(3).integers(0, 256, (47, 65, 3), dtype=np.uint8)
-    out = Stylizer(load_engine(tiny_models["onnx"], "cpu", precision="fp32"))(frame)
+    out = Stylizer(open_engine(tiny_models["onnx"], "cpu", precision="fp32"))(frame)
     padded = cv2.copyMakeBorder(frame, 0, 1, 0, 3, cv2.BORDER_REFLECT_101)
     with torch.no_grad():
         ref = tiny_models["net"](torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255)[0]
@@ -185,10 +187,10 @@ def test_odd_sized_frame_is_stylized_pixel_for_pixel(tiny_models):
 
 
 def test_strength_and_preserve_color(tiny_models):
-    from stylestream.engine import load_engine
+    from stylestream.backends import open_engine
     from stylestream.stylizer import Stylizer
 
-    engine = load_engine(tiny_models["onnx"], "cpu")
+    engine = open_engine(tiny_models["onnx"], "cpu")
     frame = _photo(48, 64)
     assert np.array_equal(Stylizer(engine, strength=0.0)(frame), frame)
     full = Stylizer(engine)(frame).astype(int)
@@ -234,3 +236,119 @@ def test_engine_output_becomes_rounded_saturated_interleaved_rgb():
     assert out.dtype == np.uint8 and out.shape == (h, w, 3)
     assert np.abs(out.astype(int) - expected).max() <= 1      # round-half-even may differ by one
     assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255 and (out[..., 2] == 128).all()
+
+
+def _machine(cuda_devices=0, ort_gpu=(), torch_cuda=False, openvino=True, openvino_cpu=("fp32", False)):
+    """A Hardware whose probes answer as a machine of this kind would."""
+    from stylestream.backends.select import Hardware
+
+    hw = Hardware()
+    hw.cuda_devices, hw.ort_gpu_installed, hw.torch_cuda = cuda_devices, tuple(ort_gpu), torch_cuda
+    hw.openvino, hw.openvino_cpu = openvino, openvino_cpu
+    return hw
+
+
+@pytest.mark.parametrize("machine,options,expected", [
+    # the defaults: OpenVINO's own precision on the CPU, ONNX Runtime without OpenVINO
+    (dict(openvino_cpu=("bf16", True)), {}, ("openvino", "cpu", "bf16")),
+    (dict(), {}, ("openvino", "cpu", "fp32")),
+    (dict(openvino=False), {}, ("onnxruntime", "cpu", "fp32")),
+    (dict(openvino_cpu=("bf16", True)), {"precision": "fp32"}, ("openvino", "cpu", "fp32")),
+    # onnxruntime-gpu on a GPU: TensorRT in fp16, the CUDA provider in fp32
+    (dict(cuda_devices=1, ort_gpu=["TensorrtExecutionProvider", "CUDAExecutionProvider"]), {},
+     ("onnxruntime", "cuda", "fp16")),
+    (dict(cuda_devices=1, ort_gpu=["CUDAExecutionProvider"], torch_cuda=True), {}, ("onnxruntime", "cuda", "fp32")),
+    (dict(cuda_devices=1, ort_gpu=["TensorrtExecutionProvider"]), {"precision": "fp32"},
+     ("onnxruntime", "cuda", "fp32")),
+    (dict(cuda_devices=1, ort_gpu=["CUDAExecutionProvider"]), {"device": "cpu"}, ("openvino", "cpu", "fp32")),
+    # a GPU without onnxruntime-gpu: PyTorch's CUDA engine
+    (dict(cuda_devices=1, torch_cuda=True), {}, ("torch", "cuda", "fp16")),
+    (dict(cuda_devices=1, torch_cuda=True), {"suffix": ".pt"}, ("torch", "cuda", "fp16")),
+    (dict(cuda_devices=1, torch_cuda=True), {"precision": "fp32"}, ("torch", "cuda", "fp32")),
+    # an onnxruntime-gpu build on a machine without a GPU is a CPU machine
+    (dict(ort_gpu=["CUDAExecutionProvider"]), {}, ("openvino", "cpu", "fp32")),
+    (dict(), {"suffix": ".pt"}, ("torchscript", "cpu", "fp32")),
+    (dict(), {"backend": "torch"}, ("torch", "cpu", "fp32")),
+    (dict(openvino_cpu=("bf16", True), cuda_devices=1, torch_cuda=True), {"precision": "bf16"},
+     ("openvino", "cpu", "bf16")),
+])
+def test_one_chooser_picks_backend_device_and_precision(monkeypatch, machine, options, expected):
+    from stylestream.backends import select
+
+    monkeypatch.setattr(select, "hardware", lambda: _machine(**machine))
+    suffix = options.pop("suffix", ".onnx")
+    c = select.choose(suffix, **options)
+    assert (c.backend, c.device, c.precision) == expected
+
+
+@pytest.mark.parametrize("machine,options,message", [
+    (dict(), {"device": "cuda"}, "--device cuda: neither onnxruntime-gpu nor PyTorch can use a GPU here"),
+    (dict(), {"device": "cuda", "backend": "openvino"}, "--backend openvino runs on the CPU; leave out --device cuda"),
+    (dict(openvino=False), {"backend": "openvino"}, "OpenVINO is not installed (pip install openvino)"),
+    (dict(), {"precision": "bf16"}, "this CPU has no bf16 arithmetic"),
+    (dict(openvino_cpu=("bf16", True)), {"precision": "bf16", "backend": "onnxruntime"}, "bf16 is OpenVINO's"),
+    (dict(openvino_cpu=("bf16", True)), {"precision": "bf16", "device": "cuda"}, "leave out --device cuda"),
+    (dict(), {"backend": "onnxruntime", "device": "cuda"}, "no CUDA provider (install onnxruntime-gpu)"),
+    (dict(ort_gpu=["CUDAExecutionProvider"]), {"backend": "onnxruntime", "device": "cuda"},
+     "no NVIDIA GPU is visible to the driver"),
+    (dict(), {"backend": "torch", "device": "cuda"}, "PyTorch sees no CUDA device"),
+    (dict(), {"suffix": ".pt", "backend": "openvino"}, "--backend openvino plays .onnx files"),
+    (dict(), {"backend": "tensorflow"}, "--backend must be one of"),
+])
+def test_impossible_combinations_are_one_line_errors(monkeypatch, machine, options, message):
+    from stylestream.backends import select
+    from stylestream.errors import UserError
+
+    monkeypatch.setattr(select, "hardware", lambda: _machine(**machine))
+    suffix = options.pop("suffix", ".onnx")
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        select.choose(suffix, **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_hardware_is_probed_once_and_gpu_providers_need_a_gpu(monkeypatch):
+    import onnxruntime as ort
+
+    from stylestream.backends.select import Hardware, hardware
+
+    assert hardware() is hardware()
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    without, with_gpu = Hardware(), Hardware()
+    without.cuda_devices, with_gpu.cuda_devices = 0, 1
+    assert without.ort_providers == ("CPUExecutionProvider",) and without.ort_gpu == ()
+    assert with_gpu.ort_gpu == ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+    assert len(with_gpu.ort_providers) == 3
+
+
+def test_info_reports_the_engine_a_job_would_use():
+    from stylestream.backends import choose
+
+    s = json.loads(run_cli("info", "--json").stdout)
+    c = choose(".onnx")
+    assert s["default_engine"] == {"backend": c.backend, "device": c.device, "precision": c.precision}
+    if not s["cuda_devices"]:
+        assert not {"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(s["onnxruntime_providers"])
+
+
+@pytest.mark.parametrize("arch,width,blocks", [("johnson", 32, 5), ("johnson", 8, 2), ("compact", 32, 5),
+                                               ("compact", 16, 3)])
+def test_macs_per_pixel_counts_the_nets_convolutions(arch, width, blocks):
+    """The figure the frames-in-flight rule reads, against the convolutions the net really runs."""
+    import torch
+
+    from stylenets.transformer_net import build
+    from stylestream.backends.base import macs_per_pixel
+
+    net = build(arch, width=width, res_blocks=blocks).eval()
+    net.margin = 0                                  # the compact net's border margin is left out
+    counted = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda m, i, o: counted.append(
+                o[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]))
+    with torch.no_grad():
+        net(torch.rand(1, 3, 64, 96))
+    meta = {"arch": arch, "width": str(width), "res_blocks": str(blocks)}
+    assert macs_per_pixel(meta) == sum(counted) // (64 * 96)
+    assert macs_per_pixel({"name": "foreign"}) is None

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from stylestream.engine import load_engine
+from stylestream.backends import open_engine
+from stylestream.backends.torch import TorchEngine, net_from_onnx
 from stylestream.errors import UserError
-from stylestream.gpu import TorchEngine, TorchStylizer, net_from_onnx
+from stylestream.gpu import TorchStylizer
 from stylestream.stylizer import Stylizer
 from stylestream.temporal_torch import TorchTemporal, consistency_mask, lucas_kanade, warp
 from tests.test_temporal import _shift, _texture
@@ -54,7 +55,7 @@ def test_onnx_with_wrong_metadata_is_refused(tiny_models, tmp_path):
 
 def test_torch_stylizer_matches_onnx_stylizer(tiny_models):
     frame = _texture(48, 64, 5)
-    want = Stylizer(load_engine(tiny_models["onnx"], "cpu", precision="fp32"))(frame)
+    want = Stylizer(open_engine(tiny_models["onnx"], "cpu", precision="fp32"))(frame)
     got = TorchStylizer(TorchEngine(tiny_models["onnx"], device="cpu"))(frame)
     assert np.abs(want.astype(int) - got.astype(int)).max() <= 1
 

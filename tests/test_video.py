@@ -114,7 +114,7 @@ def test_torchscript_model_and_options(tmp_path, clips, tiny_models):
     import av
     import numpy as np
 
-    from stylestream.engine import load_engine
+    from stylestream.backends import open_engine
     from stylestream.stylizer import Stylizer
 
     out = tmp_path / "ts.mp4"
@@ -129,7 +129,7 @@ def test_torchscript_model_and_options(tmp_path, clips, tiny_models):
         source = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     with av.open(str(out)) as c:
         got = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
-    engine = load_engine(tiny_models["pt"], "cpu")
+    engine = open_engine(tiny_models["pt"], "cpu")
 
     def distance(**options) -> float:
         stylizer = Stylizer(engine, **{"max_size": 32, "strength": 0.5, "keep_color": True, **options})
@@ -204,7 +204,8 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
     import numpy as np
 
     from stylestream import sinks
-    from stylestream.engine import OnnxEngine, OpenVinoEngine
+    from stylestream.backends.onnxruntime import OnnxEngine
+    from stylestream.backends.openvino import OpenVinoEngine
     from stylestream.jobs import stylize_video
     from stylestream.stylizer import Stylizer
 
@@ -218,7 +219,7 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
     outs = {}
     for frames in (1, 3):
         written.clear()
-        engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1, concurrent_calls=frames) \
+        engine = OnnxEngine(tiny_models["onnx"], threads=1, concurrent_calls=frames) \
             if runtime == "onnxruntime" else OpenVinoEngine(tiny_models["onnx"], threads=1, streams=frames)
         stylizer = Stylizer(engine, 640)
         assert stylizer.frames_at_once == frames
@@ -233,7 +234,7 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
         # Equal runs prove nothing if neither blended: the blend must change the frames that
         # have a history, and only those.
         written.clear()
-        engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1) if runtime == "onnxruntime" \
+        engine = OnnxEngine(tiny_models["onnx"], threads=1) if runtime == "onnxruntime" \
             else OpenVinoEngine(tiny_models["onnx"], threads=1)
         stylize_video(str(src), str(tmp_path / "plain.mp4"), Stylizer(engine, 640), progress=False,
                       temporal_strength=None)
@@ -243,23 +244,39 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
         [p for p, _ in probe(src)["audio_packets"]]
 
 
-@pytest.mark.parametrize("arch,temporal,expected", [("compact", 0.8, 3), ("compact", None, 2), ("johnson", 0.8, 2)])
-def test_one_more_frame_in_flight_only_for_a_compact_net_with_consistency(tmp_path, tiny_models, arch, temporal,
-                                                                        expected):
-    from stylestream.engine import OnnxEngine
+@pytest.mark.parametrize("zoo_file,temporal,expected", [("starry.compact.onnx", 0.8, 3),
+                                                         ("starry.compact.onnx", None, 2), ("starry.onnx", 0.8, 2)])
+def test_one_more_frame_in_flight_only_for_a_light_net_with_consistency(tmp_path, tiny_models, zoo_file, temporal,
+                                                                       expected):
+    """The rule reads the net's cost: the tiny net is given a zoo net's architecture metadata."""
+    from stylenets.metadata import read_metadata
+    from stylestream.backends.onnxruntime import OnnxEngine
     from stylestream.jobs import stylize_video
     from stylestream.stylizer import Stylizer
+    from stylestream.zoo import ZOO_DIR
 
-    engine = OnnxEngine(tiny_models["onnx"], "cpu", threads=1, concurrent_calls=2)
-    engine.metadata = {**engine.metadata, "arch": arch}
+    engine = OnnxEngine(tiny_models["onnx"], threads=1, concurrent_calls=2)
+    zoo = read_metadata(ZOO_DIR / zoo_file)
+    engine.metadata = {**engine.metadata, **{k: zoo[k] for k in ("arch", "width", "res_blocks")}}
     src = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=6)
     summary = stylize_video(str(src), str(tmp_path / "out.mp4"), Stylizer(engine, 640), progress=False,
                             temporal_strength=temporal)
     assert summary["frames"] == 6 and summary["frames_in_flight"] == expected
 
 
+def test_the_zoo_nets_that_get_the_extra_frame_are_the_compact_ones():
+    from stylenets.metadata import read_metadata
+    from stylestream.backends.base import macs_per_pixel
+    from stylestream.jobs import LIGHT_NET_MACS
+    from stylestream.zoo import zoo_models
+
+    for name, sizes in zoo_models().items():
+        for arch, path in sizes.items():
+            assert (macs_per_pixel(read_metadata(path)) < LIGHT_NET_MACS) == (arch == "compact"), path.name
+
+
 def test_cpu_frames_in_flight():
-    from stylestream.engine import cpu_frames
+    from stylestream.backends import cpu_frames
     assert cpu_frames(1) == (1, 1)
     assert cpu_frames(2) == (2, 1)
     assert cpu_frames(16) == (4, 4)
