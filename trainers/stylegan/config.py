@@ -16,15 +16,18 @@ class GanConfig(ServiceOptions):
     out: str
     resolution: int = 64
     name: str | None = None
-    steps: int = 10000
+    steps: int = 4000
     batch: int = 16
     crop_scale: list[float] = field(default_factory=lambda: [0.25, 1.0])
     # Networks. Widths: min(channel_max, channel_base / resolution) channels at each resolution.
-    z_dim: int = 512
-    w_dim: int = 512
+    # The defaults make a slim generator that trains in about an hour on two CPU cores and
+    # plays in real time there; a GPU takes stylegan2's widths (docs/stylegan.md: 512, 512,
+    # 16384, 512) and more steps.
+    z_dim: int = 256
+    w_dim: int = 256
     mapping_layers: int = 8
-    channel_base: int = 16384
-    channel_max: int = 512
+    channel_base: int = 2048
+    channel_max: int = 64
     # Optimization and regularization (stylegan2-ada's defaults; r1_gamma None: its heuristic).
     lr: float = 0.0025
     r1_gamma: float | None = None
@@ -38,7 +41,7 @@ class GanConfig(ServiceOptions):
     # Evaluation.
     fid_features: str = "auto"
     metric_every: int = 500
-    metric_samples: int = 1000
+    metric_samples: int = 500
     # Services (the rest in ServiceOptions); GAN steps are short, so these come less often.
     checkpoint_every: int = field(default=500, kw_only=True)
     sample_every: int = field(default=500, kw_only=True)
