@@ -29,7 +29,7 @@ def timed(fn, iters=50) -> float:
 @torch.no_grad()
 def main() -> None:
     from stylestream.backends.torch import net_from_onnx
-    from stylestream.temporal_torch import TorchTemporal, consistency_mask, lucas_kanade
+    from stylestream.temporal.torch import TorchTemporal, consistency_mask, lucas_kanade
     from stylestream.zoo import zoo_models
 
     torch.backends.cudnn.benchmark = True
@@ -55,9 +55,9 @@ def main() -> None:
     print(json.dumps(rows), flush=True)
 
     frame = torch.rand(1, 3, 1080, 1920, device="cuda")
-    t = TorchTemporal(0.8)
-    t(frame, frame)
-    rows["temporal whole 1080p"] = timed(lambda: t(frame, frame), 20)
+    t = TorchTemporal()
+    t.blend(frame, t.estimate(frame))
+    rows["temporal whole 1080p"] = timed(lambda: t.blend(frame, t.estimate(frame)), 20)
     g = t._gray(frame)
     rows["gray"] = timed(lambda: t._gray(frame), 20)
     rows["lucas_kanade x1 at flow size"] = timed(lambda: lucas_kanade(g, g), 20)

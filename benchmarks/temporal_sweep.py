@@ -26,7 +26,10 @@ import cv2
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from stylestream import temporal  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from stylestream.temporal import TemporalParams  # noqa: E402
+from stylestream.temporal.cpu import CpuTemporal  # noqa: E402
 from stylestream.backends import open_engine  # noqa: E402
 from stylestream.evaluate import metric_flow, score_frames, video_frames  # noqa: E402
 from stylestream.sinks import VideoFileSink  # noqa: E402
@@ -54,12 +57,13 @@ def main() -> None:
     p.add_argument("--max-size", type=int, default=640)
     p.add_argument("--frames", type=int, default=0, help="only the first N frames (0: all)")
     p.add_argument("--strength", type=float, default=0.8)
-    p.add_argument("--flow-side", type=int, nargs="+", default=[temporal.FLOW_SIDE])
-    p.add_argument("--refinements", type=int, nargs="+", default=[temporal.REFINEMENT_ITERATIONS])
-    p.add_argument("--forward-refinements", type=int, nargs="+", default=[temporal.FORWARD_REFINEMENT_ITERATIONS],
+    runtime = TemporalParams()
+    p.add_argument("--flow-side", type=int, nargs="+", default=[runtime.flow_side])
+    p.add_argument("--refinements", type=int, nargs="+", default=[runtime.refinement_iterations])
+    p.add_argument("--forward-refinements", type=int, nargs="+", default=[runtime.forward_refinement_iterations],
                    help="the forward flow's, which only feeds the mask")
-    p.add_argument("--gain", type=float, nargs="+", default=[temporal.TemporalBlender.MAX_GAIN])
-    p.add_argument("--snap-from", type=float, nargs="+", default=[temporal.TemporalBlender.SNAP_FROM])
+    p.add_argument("--gain", type=float, nargs="+", default=[runtime.max_gain])
+    p.add_argument("--snap-from", type=float, nargs="+", default=[runtime.snap_from])
     args = p.parse_args()
     cv2.setNumThreads(0)        # as in the video job: one core per stage
 
@@ -85,14 +89,13 @@ def main() -> None:
               f"{'flow ms':>8s} {'blend ms':>8s}")
         for side, refinements, forward, gain, snap in itertools.product(
                 args.flow_side, args.refinements, args.forward_refinements, args.gain, args.snap_from):
-            flow = temporal.FlowEstimator(side, temporal.dis_flow(refinement_iterations=refinements),
-                                          forward_flow=temporal.dis_flow(refinement_iterations=forward))
-            blender = temporal.TemporalBlender(args.strength)
-            blender.MAX_GAIN, blender.SNAP_FROM = gain, snap
+            params = replace(runtime, flow_side=side, refinement_iterations=refinements,
+                             forward_refinement_iterations=forward, max_gain=gain, snap_from=snap)
+            temporal = CpuTemporal(args.strength, params)
             t0 = time.perf_counter()
-            moved = [flow(s) for s in sources]
+            moved = [temporal.estimate(s) for s in sources]
             t1 = time.perf_counter()
-            blended = [blender(s, m) for s, m in zip(styled, moved)]
+            blended = [temporal.blend(s, m) for s, m in zip(styled, moved)]
             t2 = time.perf_counter()
             r = score(blended)
             n = len(sources)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stylestream.errors import UserError
+from stylestream.temporal import TemporalParams
 
 
 def style_quality(outputs: list[str], content: str, style_image: str, vgg_weights: str | None = None,
@@ -64,19 +65,24 @@ def video_frames(path: str):
 
 
 METRIC_FLOWS = ("dis", "farneback")
+# The metric's flow settings: DIS as its MEDIUM preset has them, at 640 px, mask eroded.
+METRIC_PARAMS = TemporalParams(flow_side=640, patch_stride=3, descent_iterations=25, refinement_iterations=5,
+                               erode_mask=True)
 
 
-def metric_flow(method: str = "dis", flow_side: int = 640):
-    """The metric's motion estimator: DIS as MEDIUM has it (stride 3, 25 descent steps, 5
-    refinements) at 640 px, whatever the runtime uses; or Farnebäck, which shares no error
-    with the runtime's DIS flow. The mask is eroded, as it always has been here, whatever the
-    runtime's blend does."""
-    from stylestream.temporal import FlowEstimator, dis_flow, farneback_flow
+def metric_flow(method: str = "dis", flow_side: int = METRIC_PARAMS.flow_side):
+    """The metric's motion estimator, frame → Motion: DIS as MEDIUM has it (stride 3, 25 descent
+    steps, 5 refinements, both directions alike) at 640 px, whatever the runtime uses; or
+    Farnebäck, which shares no error with the runtime's DIS flow. The mask is eroded, as the
+    metric has always had it, whatever the runtime's blend does."""
+    from dataclasses import replace
+
+    from stylestream.temporal.cpu import CpuTemporal, dis_flow, farneback_flow
 
     if method not in METRIC_FLOWS:
         raise UserError(f"--flow must be one of {', '.join(METRIC_FLOWS)}")
-    return FlowEstimator(flow_side, dis_flow(patch_stride=3, descent_iterations=25, refinement_iterations=5)
-                         if method == "dis" else farneback_flow, erode_mask=True)
+    params = replace(METRIC_PARAMS, flow_side=flow_side)
+    return CpuTemporal(params=params, flow=dis_flow(params) if method == "dis" else farneback_flow).estimate
 
 
 def sharpness(image) -> float:
@@ -94,7 +100,7 @@ def score_frames(pairs) -> dict:
     import cv2
     import numpy as np
 
-    from stylestream.temporal import warp
+    from stylestream.temporal.cpu import warp
 
     errors, sharp, previous, n = [], [], None, 0
     for out, motion in pairs:
@@ -114,7 +120,7 @@ def score_frames(pairs) -> dict:
             "sharpness": float(np.mean(sharp))}
 
 
-def temporal_quality(source: str, output: str, flow_side: int = 640, method: str = "dis") -> dict:
+def temporal_quality(source: str, output: str, flow_side: int = METRIC_PARAMS.flow_side, method: str = "dis") -> dict:
     import cv2
 
     flow = metric_flow(method, flow_side)

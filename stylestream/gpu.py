@@ -1,5 +1,5 @@
 """The PyTorch CUDA path's stylizer: frames kept on the GPU from upload to download, and
-temporal consistency on the GPU (temporal_torch). Its engine, backends.torch.TorchEngine,
+temporal consistency on the GPU (temporal.torch). Its engine, backends.torch.TorchEngine,
 runs the net in fp16 with CUDA graphs.
 """
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from stylestream.stylizer import Stylizer, finish, processing_plan
+from stylestream.temporal import DEFAULT_STRENGTH, Temporal
 
 
 class TorchStylizer(Stylizer):
@@ -21,9 +22,9 @@ class TorchStylizer(Stylizer):
         self._host_in: dict[tuple, object] = {}
         self._host_out: dict[tuple, object] = {}
 
-    def temporal_parts(self, strength: float):
-        from stylestream.temporal_torch import TorchTemporal
-        return None, TorchTemporal(strength)
+    def temporal(self, strength: float = DEFAULT_STRENGTH) -> Temporal:
+        from stylestream.temporal.torch import TorchTemporal
+        return TorchTemporal(strength)
 
     def _host_buffer(self, buffers: dict, shape: tuple):
         """A uint8 host buffer kept per shape, page-locked on CUDA so copies run asynchronously."""
@@ -46,21 +47,34 @@ class TorchStylizer(Stylizer):
             torch.cuda.current_stream().synchronize()
         return host.numpy().copy()            # the pinned buffer is reused by the next frame
 
-    def __call__(self, frame: np.ndarray, motion=None, temporal=None, styled=None,
-                 scale_back: bool = True) -> np.ndarray:
-        # One frame at a time on the GPU, so nothing is inferred ahead (`styled` stays None);
-        # the frame is scaled back on the device whatever `scale_back` says (it costs nothing there).
+    def prepare(self, frame: np.ndarray):
+        """The frame on the device at the processing size, 1×3×h×w float in [0, 1]: what `infer`
+        and the temporal method's `estimate` take."""
         F = self.torch.nn.functional
         h, w = frame.shape[:2]
-        pw, ph, pad_r, pad_b = processing_plan(w, h, self.max_size, self.engine.multiple)
+        pw, ph, _, _ = processing_plan(w, h, self.max_size, self.engine.multiple)
         with self.torch.no_grad():
             x = self._upload(frame)
-            small = x if (pw, ph) == (w, h) else F.interpolate(x, size=(ph, pw), mode="area")
-            padded = F.pad(small, (0, pad_r, 0, pad_b), mode="reflect") if pad_r or pad_b else small
-            y = self.engine.run(padded)[..., :ph, :pw]
-            if temporal is not None:
-                y = temporal(y.float(), small)
-            if (pw, ph) != (w, h):
-                y = F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False)
-            out = self._download(y)
+            return x if (pw, ph) == (w, h) else F.interpolate(x, size=(ph, pw), mode="area")
+
+    def infer(self, small):
+        """The prepared frame stylized, on the device, in the engine's precision: a view of the
+        engine's output, valid until its next call. One frame at a time on the GPU."""
+        ph, pw = small.shape[-2:]
+        multiple = self.engine.multiple
+        pad_r, pad_b = -pw % multiple, -ph % multiple     # processing sizes are padded, never resized, to it
+        with self.torch.no_grad():
+            padded = self.torch.nn.functional.pad(small, (0, pad_r, 0, pad_b), mode="reflect") \
+                if pad_r or pad_b else small
+            return self.engine.run(padded)[..., :ph, :pw]
+
+    def deliver(self, styled, frame: np.ndarray, scale_back: bool = True) -> np.ndarray:
+        """Scaled back to the frame's size on the device whatever `scale_back` says (it costs
+        nothing there), one download, then --strength and --preserve-color."""
+        h, w = frame.shape[:2]
+        with self.torch.no_grad():
+            if tuple(styled.shape[-2:]) != (h, w):
+                styled = self.torch.nn.functional.interpolate(styled.float(), size=(h, w), mode="bilinear",
+                                                              align_corners=False)
+            out = self._download(styled)
         return finish(out, frame, self.strength, self.keep_color)

@@ -23,6 +23,7 @@ from stylestream.sinks import (DEFAULT_PRESET, VideoFileSink, WindowSink, check_
                                refuse_overwriting_inputs, write_error, write_file_atomically)
 from stylestream.sources import CameraSource, VideoFileSource
 from stylestream.stylizer import Stylizer, finish
+from stylestream.temporal import DEFAULT_STRENGTH, Temporal
 
 
 @contextmanager
@@ -65,7 +66,7 @@ def _progress(total: int | None, enabled: bool):
 
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
-                  progress: bool = True, temporal_strength: float | None = 0.8) -> dict:
+                  progress: bool = True, temporal_strength: float | None = DEFAULT_STRENGTH) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off."""
     dst_path = Path(dst)
     refuse_overwriting_inputs(dst_path, [src, stylizer.engine.path])
@@ -79,22 +80,19 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         except BaseException:
             source.close()
             raise
-        flow, blender = stylizer.temporal_parts(temporal_strength) if temporal_strength is not None else (None, None)
+        temporal = stylizer.temporal(temporal_strength) if temporal_strength is not None else None
         ahead = stylizer.frames_at_once
         cost = stylizer.engine.macs_per_pixel
-        if ahead > 1 and flow is not None and cost is not None and cost < LIGHT_NET_MACS:
-            # Beside a net this cheap, consistency's flow (decode thread) and blend (in frame
-            # order) leave the cores idle now and then; one more frame queued for the engine fills
-            # those gaps. bikes.mp4, 2 cores, 6 runs each: 24.1 -> 25.3 FPS (bigbuckbunny 16.4 ->
-            # 16.6). Without consistency the extra frame only contends (35.3 -> 33.6 FPS); the
-            # full net gains nothing from it (3.59 -> 3.54) and would hold 25 % more memory.
-            # Still so with OpenVINO bf16 and the cheaper consistency: 3 interleaved runs
-            # each, 43.7 44.3 45.7 FPS with 2 frames in flight against 45.1 47.1 48.1 with 3.
+        if ahead > 1 and temporal is not None and temporal.concurrent and cost is not None \
+                and cost < LIGHT_NET_MACS:
+            # Beside a net this cheap, the flow stage (decode thread) and the blend stage (in
+            # frame order) leave the cores idle now and then; one more frame queued for the engine
+            # fills those gaps. Without consistency the extra frame only contends, and a full
+            # net gains nothing from it and would hold 25 % more memory. bikes.mp4, compact
+            # starry, OpenVINO bf16 on 2 cores, `stylestream video --json` 3 times each,
+            # interleaved: 43.7 44.3 45.7 FPS with 2 frames in flight, 45.1 47.1 48.1 with 3.
             ahead += 1
-        # The sink scales each frame to the output size while converting it to YUV anyway.
-        job = VideoJob(source, sink, lambda item: stylizer(item.image, item.motion, blender, styled=item.styled,
-                                                          scale_back=False),
-                       motion=flow, infer=stylizer.infer if ahead > 1 else None, frames_at_once=ahead, stop=stop)
+        job = VideoJob(source, sink, stylizer, temporal, frames_at_once=ahead, stop=stop)
         bar = _progress(source.declared_frames, progress)
         job.on_frame = lambda n: bar.update(1)
         # The job's stages already keep the cores busy; OpenCV's own worker threads would only
@@ -143,7 +141,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
 def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None, window: bool = True,
                capture_width: int | None = None, crf: int = 18, preset: str = DEFAULT_PRESET,
                max_seconds: float | None = None,
-               temporal_strength: float | None = 0.8) -> dict:
+               temporal_strength: float | None = DEFAULT_STRENGTH) -> dict:
     """A camera (or a file played as one) through the stylizers, to a window and/or a file.
     A source that fails mid-stream ends the run with a UserError once the recording is
     closed, playable, with what it had."""
@@ -154,8 +152,8 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
         check_writable(Path(record))
     view = WindowSink() if window else None
     source = CameraSource(camera, width=capture_width)
-    # `t` can turn consistency on even when it started off, so a blender always exists.
-    flow, blender = stylizers[0].temporal_parts(0.8 if temporal_strength is None else temporal_strength)
+    # `t` can turn consistency on even when it started off, so the temporal method always exists.
+    temporal = stylizers[0].temporal(DEFAULT_STRENGTH if temporal_strength is None else temporal_strength)
     temporal_on = temporal_strength is not None
     flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
     sink: VideoFileSink | None = None
@@ -174,11 +172,8 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                         break
                     _, captured_at, frame = got
                     if not paused or last_out is None:
-                        if temporal_on:  # flow on the input frames runs beside inference (CPU path)
-                            motion = flow_pool.submit(flow, frame) if flow is not None else None
-                            last_out = stylizers[current](frame, motion, blender)
-                        else:
-                            last_out = stylizers[current](frame)
+                        last_out = _stylize_live(stylizers[current], frame, temporal if temporal_on else None,
+                                                 flow_pool)
                         processed += 1
                         latencies.append(time.perf_counter() - captured_at)  # capture → stylized frame
                     now = time.perf_counter()
@@ -206,9 +201,7 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
                             temporal_on = not temporal_on
                         if key in (ord("n"), ord("p"), ord(" "), ord("t")):
                             # A new style, a resumed camera or a toggle: the history no longer applies.
-                            if flow is not None:
-                                flow.reset()
-                            blender.reset()
+                            temporal.reset()
                         elif key == ord("s"):
                             snapshots += 1
                             write_snapshot(last_out, snapshots)
@@ -237,6 +230,18 @@ def run_camera(camera: str, stylizers: list[Stylizer], record: str | None = None
             "record": str(sink.path) if sink else None, "recorded_frames": sink.frames if sink else 0,
             "interrupted": bool(caught), "snapshots": snapshots, "temporal": temporal_on,
             **_latency_summary(latencies, source.fps)}
+
+
+def _stylize_live(stylizer: Stylizer, frame: np.ndarray, temporal: Temporal | None, flow_pool) -> np.ndarray:
+    """One camera frame through the stages: flow (in `flow_pool`, beside inference, where the
+    temporal method allows it), infer, blend, deliver."""
+    source = stylizer.prepare(frame)
+    if temporal is None:
+        return stylizer.deliver(stylizer.infer(source), frame)
+    motion = flow_pool.submit(temporal.estimate, source) if temporal.concurrent else temporal.estimate(source)
+    styled = stylizer.infer(source)
+    motion = motion.result() if temporal.concurrent else motion
+    return stylizer.deliver(temporal.blend(styled, motion), frame)
 
 
 def _latency_summary(latencies: list[float], fps: float) -> dict:

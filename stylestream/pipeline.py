@@ -1,10 +1,18 @@
-"""The video job: source → stylizer → sink, each stage in its own thread.
+"""The video job. Each frame goes one way through five stages:
+
+    decode → flow → infer → blend → encode
+
+decode: the source's next frame (VideoFileSource). flow: the temporal method's `estimate` on
+the source frame. infer: the stylizer's `infer`. blend: the temporal method's `blend` on the
+stylization, in frame order, then the stylizer's `deliver` (scale, --strength, colour).
+encode: the sink.
 
 Decoding and encoding (PyAV, which releases the GIL) overlap inference (ONNX Runtime or
-PyTorch, which do too). Bounded queues between the stages keep memory flat: a fast
-decoder waits for the engine instead of filling RAM. Where the engine can take several
-frames at once (ONNX Runtime on the CPU), the infer stage runs that many frames ahead in a
-small pool, and finishes them (temporal blend, resize) strictly in order.
+PyTorch, which do too), each in its own thread; a temporal method that may (`concurrent`: the
+CPU's) estimates in the decode thread, beside inference. Bounded queues between the threads
+keep memory flat: a fast decoder waits for the engine instead of filling RAM. Where the engine
+can take several frames at once (ONNX Runtime on the CPU), the infer stage runs that many
+frames ahead in a small pool, and the blend stage takes them strictly in order.
 """
 from __future__ import annotations
 
@@ -12,12 +20,16 @@ import queue
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
+
 from stylestream.sinks import VideoFileSink
 from stylestream.sources import AudioItem, VideoFileSource, VideoItem
+from stylestream.stylizer import Stylizer
+from stylestream.temporal import Motion, Temporal
 
 _END = object()
 
@@ -81,19 +93,30 @@ class Stage:
 
 
 @dataclass
+class InFlight:
+    """A video frame between decode and encode, with what its stages have made of it so far."""
+    item: VideoItem
+    motion: Motion | None = None                    # flow, when it ran in the decode thread
+    styled: Future[np.ndarray] | None = None        # infer, when it ran ahead in the pool
+
+
+@dataclass
 class VideoJob:
     source: VideoFileSource
     sink: VideoFileSink
-    process: Callable                       # VideoItem → stylized image, in frame order
-    motion: Callable | None = None          # image → temporal.Motion, run in the decode thread
-    infer: Callable | None = None           # image → engine output, run ahead into item.styled
-    frames_at_once: int = 1                 # how many `infer` calls may run at once
+    stylizer: Stylizer
+    temporal: Temporal | None = None        # flow and blend stages; None: each frame on its own
+    frames_at_once: int = 1                 # how many frames the infer stage may work on at once
     stop: threading.Event = field(default_factory=threading.Event)
     on_frame: Callable[[int], None] | None = None
     queue_size: int = 8
     infer_seconds: float = 0.0
     flow_seconds: float = 0.0
     frames: int = 0
+
+    @property
+    def flow_beside_inference(self) -> bool:
+        return self.temporal is not None and self.temporal.concurrent
 
     def run(self) -> bool:
         """Runs to the end or until `stop` is set; returns True when it was stopped early."""
@@ -121,29 +144,36 @@ class VideoJob:
             decoded.close()
 
     def _decode(self):
-        # Optical flow needs only input frames: computing it here overlaps it with inference.
+        """decode, and flow when the temporal method runs beside inference."""
         for item in self.source.items():
             if self.stop.is_set():
                 return
-            if self.motion is not None and isinstance(item, VideoItem):
+            if not isinstance(item, VideoItem):
+                yield item
+                continue
+            frame = InFlight(item)
+            if self.flow_beside_inference:
                 t0 = time.perf_counter()
-                item.motion = self.motion(item.image)
+                frame.motion = self.temporal.estimate(self.stylizer.prepare(item.image))
                 self.flow_seconds += time.perf_counter() - t0
-            yield item
+            yield frame
 
     def _stylize(self, items: Iterable):
-        # Stopping drops frames decoded but not yet stylized; every stylized one is written.
-        ahead = self.frames_at_once if self.infer is not None else 0
+        """infer (ahead, in a pool, where the engine takes several frames at once), then blend in
+        frame order. Stopping drops frames decoded but not yet stylized; every stylized one is
+        written."""
+        ahead = self.frames_at_once if self.frames_at_once > 1 else 0
         pool = ThreadPoolExecutor(ahead, thread_name_prefix="engine") if ahead else None
-        pending: deque = deque()      # items in arrival order, video ones with inference under way
+        pending: deque = deque()      # items in arrival order, frames with inference under way
         try:
             for item in items:
                 if self.stop.is_set():
                     return
-                if pool is not None and isinstance(item, VideoItem):
-                    item.styled = pool.submit(self.infer, item.image)
+                if pool is not None and isinstance(item, InFlight):
+                    item.styled = pool.submit(lambda image: self.stylizer.infer(self.stylizer.prepare(image)),
+                                              item.item.image)
                 pending.append(item)
-                while pending and sum(isinstance(i, VideoItem) for i in pending) > max(ahead - 1, 0):
+                while pending and sum(isinstance(i, InFlight) for i in pending) > max(ahead - 1, 0):
                     yield self._finish(pending.popleft())
             while pending and not self.stop.is_set():
                 yield self._finish(pending.popleft())
@@ -151,19 +181,36 @@ class VideoJob:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _finish(self, item):
-        if not isinstance(item, VideoItem):
-            return item
+    def _finish(self, frame):
+        if not isinstance(frame, InFlight):
+            return frame
         t0 = time.perf_counter()
-        image = self.process(item)
+        image = self._stylized(frame)
         self.infer_seconds += time.perf_counter() - t0
-        return item, image
+        return frame.item, image
+
+    def _stylized(self, frame: InFlight) -> np.ndarray:
+        """One frame's stages after decode, those not already run: flow (on the device),
+        infer, blend, then the stylizer's deliver. The sink scales the frame to the output size
+        while converting it to YUV anyway."""
+        stylizer, temporal, image = self.stylizer, self.temporal, frame.item.image
+        source = None
+        if temporal is not None and frame.motion is None:
+            source = stylizer.prepare(image)
+            frame.motion = temporal.estimate(source)
+        if frame.styled is not None:
+            styled = frame.styled.result()
+        else:
+            styled = stylizer.infer(stylizer.prepare(image) if source is None else source)
+        if temporal is not None:
+            styled = temporal.blend(styled, frame.motion)
+        return stylizer.deliver(styled, image, scale_back=False)
 
     def stage_fps(self) -> dict[str, float]:
         def fps(seconds: float) -> float:
             return round(self.frames / seconds, 2) if seconds > 0 else 0.0
         stages = {"decode": fps(self.source.decode_seconds), "infer": fps(self.infer_seconds),
                   "encode": fps(self.sink.encode_seconds)}
-        if self.motion is not None:
+        if self.flow_beside_inference:
             stages["flow"] = fps(self.flow_seconds)
         return stages

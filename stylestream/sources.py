@@ -26,8 +26,6 @@ class VideoItem:
     image: np.ndarray            # H×W×3 uint8 RGB, upright
     pts: int | None
     time_base: Fraction | None
-    motion: object = None        # temporal.Motion relative to the previous frame, when asked for
-    styled: object = None        # the engine's output (or its Future) when inference ran ahead
 
 
 @dataclass

@@ -1,7 +1,12 @@
 """Frame in, stylized frame out: resize to the processing size, run the engine, scale
 back to the source size, then blend (--strength) and recolour (--preserve-color).
 
-Frames are H×W×3 uint8 RGB numpy arrays everywhere in the runtime.
+A frame goes through a Stylizer in three steps, which a video job runs as stages with the
+temporal method's two between them: `prepare` (the frame as the engine side holds it) →
+temporal `estimate` → `infer` → temporal `blend` → `deliver`. Calling the Stylizer does the
+three in a row, for a picture on its own.
+
+Frames are H×W×3 uint8 RGB numpy arrays everywhere in the runtime, outside TorchStylizer.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import numpy as np
 
 from stylestream.backends.base import Engine
 from stylestream.errors import UserError
-from stylestream.temporal import Motion, TemporalBlender
+from stylestream.temporal import DEFAULT_STRENGTH, Temporal
 
 
 # The nets pad by reflection (4 px at full size, 1 px at a quarter of it), which needs more
@@ -60,11 +65,6 @@ def finish(styled: np.ndarray, source: np.ndarray, strength: float, keep_color: 
     return styled
 
 
-def _ready(value):
-    """A value, or a Future's result: flow and inference may have run in other threads."""
-    return value.result() if hasattr(value, "result") else value
-
-
 @dataclass
 class Stylizer:
     engine: Engine
@@ -81,15 +81,21 @@ class Stylizer:
         """--preserve-color or --strength < 1: the output is combined with the source frame."""
         return self.keep_color or self.strength < 1.0
 
-    def temporal_parts(self, strength: float):
-        """(motion estimator run beside inference, or None; blender given to __call__)."""
-        from stylestream.temporal import FlowEstimator
-        return FlowEstimator(), TemporalBlender(strength)
+    def temporal(self, strength: float = DEFAULT_STRENGTH) -> Temporal:
+        """The temporal method's implementation for this stylizer's frames: its `estimate`
+        takes what `prepare` gives, its `blend` what `infer` gives."""
+        from stylestream.temporal.cpu import CpuTemporal
+        return CpuTemporal(strength)
 
     @property
     def frames_at_once(self) -> int:
         """How many frames `infer` may work on at once (from different threads)."""
         return self.engine.concurrent_calls
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as `infer` and the temporal method take it: on the CPU, the frame itself
+        (so preparing it again, in another thread, costs nothing)."""
+        return frame
 
     def infer(self, frame: np.ndarray) -> np.ndarray:
         """The engine's part: the frame stylized at the processing size (uint8, its own array).
@@ -109,19 +115,18 @@ class Stylizer:
         # 0.3 ms at 640×272 against numpy's 1.6 ms for the same on the transposed array.
         return cv2.merge([cv2.multiply(plane, 255.0, dtype=cv2.CV_8U) for plane in planes])
 
-    def __call__(self, frame: np.ndarray, motion: Motion | None = None,
-                 temporal: TemporalBlender | None = None, styled=None, scale_back: bool = True) -> np.ndarray:
-        """Stylizes one frame; with `temporal` and the frame's `motion`, the previous output is
-        warped and blended in at the processing size, before scaling back (the cheapest place).
-        `styled`: this frame's `infer` result (or a Future of it) when it ran ahead.
-        `scale_back=False` may return it at the processing size, for a sink that scales it
-        while converting colours anyway (the video file sink)."""
+    def deliver(self, styled: np.ndarray, frame: np.ndarray, scale_back: bool = True) -> np.ndarray:
+        """The output for `frame` from its stylization at the processing size (blended or not):
+        scaled back to the frame's size, then --strength and --preserve-color. `scale_back=False`
+        may leave it at the processing size, for a sink that scales it while converting colours
+        anyway (the video file sink)."""
         h, w = frame.shape[:2]
-        out = self.infer(frame) if styled is None else _ready(styled)
-        if temporal is not None and motion is not None:
-            out = temporal(out, _ready(motion))
         # Scaled down always: a sink only crops a larger picture (by the odd row or column).
-        larger = out.shape[0] > h or out.shape[1] > w
-        if out.shape[:2] != (h, w) and (scale_back or self.mixes_source or larger):
-            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
-        return finish(out, frame, self.strength, self.keep_color)
+        larger = styled.shape[0] > h or styled.shape[1] > w
+        if styled.shape[:2] != (h, w) and (scale_back or self.mixes_source or larger):
+            styled = cv2.resize(styled, (w, h), interpolation=cv2.INTER_LINEAR)
+        return finish(styled, frame, self.strength, self.keep_color)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """Stylizes one frame on its own."""
+        return self.deliver(self.infer(self.prepare(frame)), frame)

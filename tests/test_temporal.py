@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stylestream.temporal import FlowEstimator, TemporalBlender, warp
+from stylestream.temporal import TemporalParams
+from stylestream.temporal.cpu import CpuTemporal, warp
 
 
 def _texture(h, w, seed, k=4):
@@ -22,9 +23,9 @@ def _shift(img, dx, dy):
 def test_translation_warps_previous_onto_current():
     big = _texture(160, 200, 0)
     prev, cur = big[20:116, 20:148], _shift(big, 3, 2)[20:116, 20:148]   # content moves +3, +2
-    flow = FlowEstimator()
-    assert flow(prev).cut
-    motion = flow(cur)
+    flow = CpuTemporal()
+    assert flow.estimate(prev).cut
+    motion = flow.estimate(cur)
     assert not motion.cut
     inner = (slice(12, -12), slice(12, -12))
     np.testing.assert_allclose(np.median(motion.backward[inner], axis=(0, 1)), [-3, -2], atol=0.3)
@@ -40,30 +41,30 @@ def test_disoccluded_region_is_not_blended():
     prev, cur = bg.copy(), bg.copy()
     prev[32:80, 40:88] = square
     cur[32:80, 50:98] = square                                              # the square moves 10 px right
-    flow = FlowEstimator()
-    flow(prev)
-    motion = flow(cur)
+    flow = CpuTemporal()
+    flow.estimate(prev)
+    motion = flow.estimate(cur)
     uncovered = (slice(36, 76), slice(41, 49))                              # background again, behind it
     assert motion.mask[uncovered].mean() < 0.2
     assert motion.mask[:, 120:].mean() > 0.8                                # still background, far away
 
-    blender = TemporalBlender(1.0)
+    blender = CpuTemporal(1.0)
     a = np.full_like(cur, 200)
-    blender(a, FlowEstimator()(prev))                                       # first frame: history = a
+    blender.blend(a, CpuTemporal().estimate(prev))                          # first frame: history = a
     b = np.full_like(cur, 20)
-    out = blender(b, motion)
+    out = blender.blend(b, motion)
     assert np.abs(out[uncovered].astype(int) - 20).max() <= 30              # stylized, not the warped history
     assert np.abs(out[:, 120:].astype(int) - 200).mean() < 30               # trusted flow: history kept
 
 
 def test_hard_cut_resets():
-    flow, blender = FlowEstimator(), TemporalBlender(0.9)
+    temporal = CpuTemporal(0.9)
     a, b = _texture(96, 128, 3), _texture(96, 128, 4)
-    blender(np.zeros_like(a), flow(a))
-    motion = flow(b)
+    temporal.blend(np.zeros_like(a), temporal.estimate(a))
+    motion = temporal.estimate(b)
     assert motion.cut
     styled = np.full_like(b, 77)
-    assert np.array_equal(blender(styled, motion), styled)
+    assert np.array_equal(temporal.blend(styled, motion), styled)
 
 
 def test_half_the_frame_untrusted_is_not_a_cut():
@@ -72,14 +73,14 @@ def test_half_the_frame_untrusted_is_not_a_cut():
     a, b = _texture(96, 128, 5), _texture(96, 128, 6)
     prev, cur = a.copy(), a.copy()
     cur[:, :64] = b[:, :64]                                                 # left half: new content
-    flow = FlowEstimator()
-    flow(prev)
-    motion = flow(cur)
+    flow = CpuTemporal()
+    flow.estimate(prev)
+    motion = flow.estimate(cur)
     assert 0.3 < motion.mask.mean() < 0.6
     assert not motion.cut
-    blender = TemporalBlender(1.0)
-    blender(np.full_like(a, 200), FlowEstimator()(prev))
-    out = blender(np.full_like(a, 20), motion)
+    blender = CpuTemporal(1.0)
+    blender.blend(np.full_like(a, 200), CpuTemporal().estimate(prev))
+    out = blender.blend(np.full_like(a, 20), motion)
     assert np.abs(out[:, 80:].astype(int) - 200).mean() < 30                # unchanged half: history kept
 
 
@@ -164,8 +165,8 @@ def test_blending_keeps_the_stylized_frames_sharpness():
     styled = [np.clip(f.astype(int) + rng.integers(-25, 26, f.shape), 0, 255).astype(np.uint8) for f in frames]
     results = {}
     for keep in (False, True):
-        flow, blender = FlowEstimator(), TemporalBlender(0.8, keep_detail=keep)
-        outs = [blender(s, flow(f)) for f, s in zip(frames, styled)]
+        temporal = CpuTemporal(0.8, TemporalParams(keep_detail=keep))
+        outs = [temporal.blend(s, temporal.estimate(f)) for f, s in zip(frames, styled)]
         inner = (slice(16, -16), slice(16, -16))
         sharp = np.mean([_sharpness(o[inner]) for o in outs[4:]]) / np.mean([_sharpness(s[inner]) for s in styled[4:]])
         departs = np.mean([np.abs(o[inner].astype(int) - s[inner].astype(int)).mean() for o, s in zip(outs[4:], styled[4:])])
@@ -180,7 +181,7 @@ def test_history_is_copied_where_the_scene_moves_fast_and_resampled_where_it_dri
     to compound through the recursion); slow drift is resampled (cubic), so sub-pixel motion
     is followed rather than rounded away."""
     prev = _texture(64, 96, 7, k=2)
-    blender = TemporalBlender()
+    blender = CpuTemporal()
     inner = (slice(8, -8), slice(8, -8))
     fast = np.dstack([np.full((32, 48), -1.6, np.float32), np.full((32, 48), -1.1, np.float32)])  # 3.2, 2.2 px here
     warped = blender._warp_history(prev, fast)
@@ -202,9 +203,9 @@ def test_each_direction_of_flow_comes_from_its_own_estimator():
             return np.zeros(a.shape + (2,), np.float32)
         return flow
 
-    estimator = FlowEstimator(flow=recording("backward"), forward_flow=recording("forward"))
-    estimator(np.full((32, 32, 3), 10, np.uint8))
-    motion = estimator(np.full((32, 32, 3), 20, np.uint8))
+    estimator = CpuTemporal(flow=recording("backward"), forward_flow=recording("forward"))
+    estimator.estimate(np.full((32, 32, 3), 10, np.uint8))
+    motion = estimator.estimate(np.full((32, 32, 3), 20, np.uint8))
     assert calls == [("backward", 20, 10), ("forward", 10, 20)]          # current→previous, previous→current
     assert motion.mask.min() == 1.0
 
@@ -212,16 +213,16 @@ def test_each_direction_of_flow_comes_from_its_own_estimator():
 def test_metric_keeps_its_eroded_mask(tmp_path, monkeypatch):
     """`eval temporal` scores with the eroded forward–backward mask it has always used, so a
     change to the runtime blend's mask cannot move the figures it is judged by."""
-    import stylestream.temporal as temporal
+    import stylestream.temporal.cpu as temporal
     from conftest import write_frames
 
     from stylestream.evaluate import temporal_quality
 
     seen, real = [], temporal.consistency_mask
 
-    def spy(backward, forward, erode=False):
-        seen.append(erode)
-        return real(backward, forward, erode)
+    def spy(backward, forward, params=temporal.CPU_PARAMS):
+        seen.append(params.erode_mask)
+        return real(backward, forward, params)
 
     monkeypatch.setattr(temporal, "consistency_mask", spy)
     big = _texture(80, 120, 8)
@@ -232,6 +233,23 @@ def test_metric_keeps_its_eroded_mask(tmp_path, monkeypatch):
     flow = np.zeros((40, 40, 2), np.float32)
     away = flow.copy()
     away[15:25, 15:25] = 5.0                                                 # forward flow disagrees there
-    eroded, median = real(flow, away, erode=True), real(flow, away)
+    eroded, median = real(flow, away, TemporalParams(erode_mask=True)), real(flow, away)
     assert median[16:24, 16:24].max() == 0 and median[14, 14:26].min() == 1
     assert eroded[14, 14:26].max() == 0 and eroded[12, :].min() == 1
+
+
+def test_the_parameter_set_reaches_the_blend():
+    """A sweep passes its own TemporalParams: a gain cap of 1 leaves the blend's detail
+    unamplified, exactly as turning detail keeping off does."""
+    big = _texture(120, 160, 9, k=2)
+    frames = [_shift(big, 0.7 * i, 0.4 * i)[10:106, 10:138] for i in range(3)]
+    rng = np.random.default_rng(1)
+    styled = [np.clip(f.astype(int) + rng.integers(-20, 21, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+    def run(params):
+        temporal = CpuTemporal(0.8, params)
+        return [temporal.blend(s, temporal.estimate(f)) for f, s in zip(frames, styled)][-1]
+
+    capped, plain, kept = run(TemporalParams(max_gain=1.0)), run(TemporalParams(keep_detail=False)), run(TemporalParams())
+    assert np.array_equal(capped, plain)
+    assert not np.array_equal(kept, plain)

@@ -1,6 +1,8 @@
-"""The PyTorch path (stylestream.gpu, stylestream.temporal_torch), run on the CPU here: the
+"""The PyTorch path (stylestream.gpu, stylestream.temporal.torch), run on the CPU here: the
 same code runs on CUDA with fp16 and CUDA graphs on top."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -12,12 +14,18 @@ from stylestream.backends.torch import TorchEngine, net_from_onnx
 from stylestream.errors import UserError
 from stylestream.gpu import TorchStylizer
 from stylestream.stylizer import Stylizer
-from stylestream.temporal_torch import TorchTemporal, consistency_mask, lucas_kanade, warp
+from stylestream.temporal import TORCH_PARAMS, TemporalParams
+from stylestream.temporal.torch import TorchTemporal, consistency_mask, lucas_kanade, warp
 from tests.test_temporal import _shift, _texture
 
 
 def _t(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+
+
+def _step(temporal: TorchTemporal, stylized: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """One frame through the flow and blend stages."""
+    return temporal.blend(stylized, temporal.estimate(source))
 
 
 def _gray(rgb: np.ndarray) -> torch.Tensor:
@@ -80,9 +88,9 @@ def test_torch_temporal_blends_history_and_not_disocclusions():
     prev, cur = bg.copy(), bg.copy()
     prev[32:80, 40:88] = square
     cur[32:80, 50:98] = square
-    temporal = TorchTemporal(1.0, keep_detail=False)
-    temporal(torch.full((1, 3, 128, 160), 200 / 255), _t(prev))          # first frame: history = 200
-    out = temporal(torch.full((1, 3, 128, 160), 20 / 255), _t(cur)) * 255
+    temporal = TorchTemporal(1.0, replace(TORCH_PARAMS, keep_detail=False))
+    _step(temporal, torch.full((1, 3, 128, 160), 200 / 255), _t(prev))    # first frame: history = 200
+    out = _step(temporal, torch.full((1, 3, 128, 160), 20 / 255), _t(cur)) * 255
     uncovered = out[..., 36:76, 41:49]
     assert ((uncovered - 20).abs() > 40).float().mean() < 0.2             # uncovered: fresh stylization
     assert (out[..., :, 120:] - 200).abs().mean() < 30                    # trusted flow: history kept
@@ -91,17 +99,17 @@ def test_torch_temporal_blends_history_and_not_disocclusions():
 def test_torch_temporal_cut_resets_and_detail_is_kept():
     a, b = _texture(96, 128, 3), _texture(96, 128, 4)
     temporal = TorchTemporal(0.9)
-    temporal(torch.zeros(1, 3, 96, 128), _t(a))
+    _step(temporal, torch.zeros(1, 3, 96, 128), _t(a))
     styled = _t(_texture(96, 128, 9))
-    torch.testing.assert_close(temporal(styled, _t(b)), styled, atol=2 / 255, rtol=0)
+    torch.testing.assert_close(_step(temporal, styled, _t(b)), styled, atol=2 / 255, rtol=0)
 
     # Sub-pixel motion: the blend stays as sharp as the fresh stylization.
     big = _texture(160, 200, 6, k=2)
     frames = [_shift(big, 0.5 * i, 0.3 * i)[20:116, 20:148] for i in range(6)]
-    temporal, plain = TorchTemporal(0.8), TorchTemporal(0.8, keep_detail=False)
-    from stylestream.temporal_torch import _detail
+    temporal, plain = TorchTemporal(0.8), TorchTemporal(0.8, replace(TORCH_PARAMS, keep_detail=False))
+    from stylestream.temporal.torch import _detail
     for f in frames:
-        kept, soft = temporal(_t(f), _t(f)), plain(_t(f), _t(f))
+        kept, soft = _step(temporal, _t(f), _t(f)), _step(plain, _t(f), _t(f))
     fresh = _detail(_t(frames[-1])).mean()
     assert _detail(kept).mean() > 0.95 * fresh
     assert _detail(soft).mean() < _detail(kept).mean()
@@ -122,23 +130,23 @@ def test_cli_torch_backend_plays_a_video(tiny_models, clips, tmp_path):
 def test_torch_mask_is_the_cpu_mask():
     """The GPU path's occlusion mask follows the CPU's formula for formula (eroded, as
     `eval temporal` has it): the same flows give the same mask."""
-    from stylestream import temporal
+    from stylestream.temporal import cpu
     bg = _texture(96, 128, 1, k=8)
     square = _texture(40, 40, 2, k=8)
     prev, cur = bg.copy(), bg.copy()
     prev[28:68, 30:70] = square
     cur[28:68, 40:80] = square                                              # the square moves 10 px right
-    flow = temporal.dis_flow()
+    flow = cpu.dis_flow()
     a, b = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
     backward, forward = flow(b, a), flow(a, b)
-    want = temporal.consistency_mask(backward, forward, erode=True)
+    want = cpu.consistency_mask(backward, forward, TemporalParams(erode_mask=True))
     got = consistency_mask(*(torch.from_numpy(f).permute(2, 0, 1)[None] for f in (backward, forward)))[0, 0].numpy()
     assert 0.05 < 1 - want.mean() < 0.5                                      # the test has occlusions to find
     assert (got != want).mean() < 0.01
 
 
 def test_torch_history_is_copied_where_the_scene_moves_fast():
-    """TemporalBlender's warp rule on the GPU path: fast pixels copied whole, slow drift resampled."""
+    """The CPU's history warp rule on the GPU path: fast pixels copied whole, slow drift resampled."""
     prev = _texture(64, 96, 7, k=2)
     fast = torch.stack([torch.full((32, 48), -1.6), torch.full((32, 48), -1.1)])[None]   # 3.2, 2.2 px here
     warped = TorchTemporal._warp_history(_t(prev), fast)[0].permute(1, 2, 0).numpy() * 255
@@ -147,3 +155,24 @@ def test_torch_history_is_copied_where_the_scene_moves_fast():
     drifted = TorchTemporal._warp_history(_t(prev), drift)
     torch.testing.assert_close(drifted, warp(_t(prev), drift, mode="bicubic"))   # bicubic, not rounded to no motion
     assert ((drifted - _t(prev)) * 255)[..., 8:-8, 8:-8].abs().mean() > 2
+
+
+def test_torch_median_mask_is_the_cpu_blend_mask():
+    """With the CPU's parameter set (a 3×3 median, no erosion) the GPU path's mask is the CPU
+    blend's for the same flows: the setting means the same in both implementations."""
+    from stylestream.temporal import cpu
+    bg = _texture(96, 128, 1, k=8)
+    square = _texture(40, 40, 2, k=8)
+    prev, cur = bg.copy(), bg.copy()
+    prev[28:68, 30:70] = square
+    cur[28:68, 40:80] = square
+    flow = cpu.dis_flow()
+    a, b = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
+    backward, forward = flow(b, a), flow(a, b)
+    params = TemporalParams()
+    want = cpu.consistency_mask(backward, forward, params)
+    got = consistency_mask(*(torch.from_numpy(f).permute(2, 0, 1)[None] for f in (backward, forward)), params)[0, 0]
+    assert 0.05 < 1 - want.mean() < 0.5
+    assert (got.numpy() != want).mean() < 0.01
+    eroded = consistency_mask(*(torch.from_numpy(f).permute(2, 0, 1)[None] for f in (backward, forward)))[0, 0]
+    assert eroded.sum() < got.sum()                                          # TORCH_PARAMS erodes: a wider rim
