@@ -48,7 +48,7 @@ class Hardware:
 
     @functools.cached_property
     def ort_providers(self) -> tuple[str, ...]:
-        """ONNX Runtime's providers that can run here: its GPU ones only with a CUDA device."""
+        """ONNX Runtime's providers that can run on this machine: its GPU ones only with a CUDA device."""
         from stylestream.backends.onnxruntime import GPU_PROVIDERS
         try:
             import onnxruntime as ort
