@@ -79,7 +79,6 @@ def test_docs_speak_of_the_product():
     assert not hits, report(hits)
 
 
-@pytest.mark.xfail(strict=False, reason="code comments are rewritten with the restructure")
 def test_code_comments_speak_of_the_product():
     hits = [(path, line, phrase) for path in code_files()
             for start, text in prose_of_python(path.read_text(encoding="utf-8"))
