@@ -15,7 +15,7 @@ import numpy as np
 
 from stylenets.metadata import read_metadata
 from stylestream.backends import open_engine
-from stylestream.jobs import read_image
+from stylestream.imagefile import read_image
 from stylestream.stylizer import Stylizer
 from stylestream.zoo import zoo_models
 

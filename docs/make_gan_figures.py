@@ -65,7 +65,7 @@ def curve_svg(rows: list[dict], width: int = 640, height: int = 360) -> str:
 
 def real_grid(config: dict, count: int = 64) -> np.ndarray:
     """Real training crops, drawn exactly as the trainer drew them."""
-    from stylestream.gan_jobs import tile
+    from stylestream.jobs.generate import tile
     from trainers.data import ImageFolderSampler
 
     sampler = ImageFolderSampler(config["data"], config["resolution"], scale=tuple(config["crop_scale"]),
@@ -77,9 +77,9 @@ def real_grid(config: dict, count: int = 64) -> np.ndarray:
 def main() -> None:
     import torch
 
-    from stylestream.gan_jobs import generate_grid, mixing_grid
+    from stylestream.jobs.generate import generate_grid, mixing_grid
     from stylestream.generator import GeneratorEngine
-    from stylestream.jobs import write_image
+    from stylestream.imagefile import write_image
     from trainers.services import load_state
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,4 +1,5 @@
-"""`stylestream` command line: parses options, runs a job, prints its summary.
+"""`stylestream` command line: parses options, calls stylestream.api (which checks them and
+runs the job), prints the summary.
 
 Every failure a user can cause ends as one line on stderr and exit status 2; an
 interrupted job exits with 130 after saving what it had. Set STYLESTREAM_DEBUG=1 for
@@ -13,10 +14,13 @@ import signal
 import sys
 
 from stylestream import __version__
+from stylestream.api import MAX_SIZE_CPU, MAX_SIZE_GPU, MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE, NOISE_MODES, OPTIMIZERS
 from stylestream.backends.base import DEVICES
 from stylestream.backends.select import BACKENDS, PRECISIONS
 from stylestream.errors import UserError
-from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
+from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
+from stylestream.temporal.params import DEFAULT_STRENGTH
+from stylestream.zoo import ARCH_CHOICES
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 # Modules of the optional extras (pyproject.toml), and how to get them.
@@ -27,21 +31,19 @@ OPTIONAL_MODULES = {
 }
 
 
+CAMERA_AND_VIDEO_SIZE = f"{MAX_SIZE_CPU} on CPU, {MAX_SIZE_GPU} on CUDA"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message; keep it to one line
         raise UserError(message)
 
 
 def _temporal(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--temporal-strength", type=float, default=0.8, metavar="A",
-                   help="0..1: weight of the flow-warped previous output where flow is reliable (default 0.8)")
+    p.add_argument("--temporal-strength", type=float, default=DEFAULT_STRENGTH, metavar="A",
+                   help="0..1: weight of the flow-warped previous output where flow is reliable "
+                        f"(default {DEFAULT_STRENGTH})")
     p.add_argument("--no-temporal", action="store_true", help="stylize each frame independently")
-
-
-def _temporal_strength(args) -> float | None:
-    if not 0.0 <= args.temporal_strength <= 1.0:
-        raise UserError("--temporal-strength must be between 0 and 1")
-    return None if args.no_temporal else args.temporal_strength
 
 
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
@@ -52,7 +54,7 @@ def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="the net's arithmetic; auto: bf16 with OpenVINO where the CPU has it natively (AMX, "
                         "AVX-512 BF16), fp16 on a GPU, fp32 elsewhere; bf16 needs OpenVINO")
-    p.add_argument("--arch", choices=["auto", "johnson", "compact"], default="auto",
+    p.add_argument("--arch", choices=ARCH_CHOICES, default="auto",
                    help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
                    help=f"stylize at most N px on the longer side, output at source size (default: {max_size_default})")
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _encoder_options(v)
     v.add_argument("--no-progress", action="store_true")
     _temporal(v)
-    _common(v, "640 on CPU, 1920 on CUDA")
+    _common(v, CAMERA_AND_VIDEO_SIZE)
 
     w = sub.add_parser("webcam", help="stylize a live camera in a window")
     w.add_argument("--style", action="append", help="zoo name or model path; repeat to switch with n/p")
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seconds", type=float, help="stop after this long")
     _encoder_options(w)
     _temporal(w)
-    _common(w, "640 on CPU, 1920 on CUDA")
+    _common(w, CAMERA_AND_VIDEO_SIZE)
 
     i = sub.add_parser("image", help="stylize images")
     i.add_argument("inputs", nargs="+")
@@ -113,11 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Gatys et al. optimization against --style-image instead of a trained model (slow)")
     i.add_argument("--style-image", help="painting to match, with --optimize")
     i.add_argument("--steps", type=int, default=300, help="--optimize: iterations per scale")
-    i.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    i.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     i.add_argument("--scales", type=float, nargs="+", default=[1.0],
                    help="--optimize: coarse-to-fine scales, e.g. 0.5 1.0")
     i.add_argument("--vgg-weights", help="--optimize: local VGG16 weights")
-    _common(i, "1024; 512 with --optimize")
+    _common(i, f"{MAX_SIZE_IMAGE}; {MAX_SIZE_OPTIMIZE} with --optimize")
 
     n = sub.add_parser("info", help="versions, devices, zoo models")
     n.add_argument("--json", action="store_true")
@@ -173,62 +175,38 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
                    help=f"x264 speed/size trade-off (default {DEFAULT_PRESET}; slower presets make smaller files)")
 
 
-def _encoding(args) -> dict:
-    if not 0 <= args.crf <= 51:
-        raise UserError("--crf must be between 0 and 51")
-    return {"crf": args.crf, "preset": args.preset}
-
-
 def _generator_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trunc", type=float, default=1.0, metavar="PSI",
                    help="truncation ψ, 0..1: 1 plain, lower trades variety for typical images (default 1)")
-    p.add_argument("--noise", choices=["const", "random", "none"], default="const",
+    p.add_argument("--noise", choices=NOISE_MODES, default="const",
                    help="per-pixel noise: the model's fixed noise, fresh noise each image, or none")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-
-
-def _max_size(args, engine, image_default: int | None = None) -> int:
-    if args.max_size is not None:
-        if args.max_size < engine.multiple:
-            raise UserError(f"--max-size must be at least {engine.multiple}")
-        return args.max_size
-    return image_default or (1920 if engine.device == "cuda" else 640)
-
-
-def _stylizer(args, style: str | None, image_default: int | None = None, throughput: bool = False):
-    """`throughput`: a video file, where several frames may be stylized at once (latency
-    does not matter); a camera or an image wants each frame as fast as possible."""
-    from stylestream.backends import choose, open_engine
-    from stylestream.backends.torch import TorchEngine
-    from stylestream.stylizer import Stylizer
-    from stylestream.zoo import resolve_style
-
-    if not 0.0 <= args.strength <= 1.0:
-        raise UserError("--strength must be between 0 and 1")
-    # The zoo's files are .onnx; the device they would run on picks the size of a zoo style.
-    on_gpu = choose(".onnx", args.device, args.backend, args.precision).device == "cuda"
-    path = resolve_style(style, args.arch, on_gpu=on_gpu)
-    engine = open_engine(path, args.device, args.backend, args.precision, throughput=throughput)
-    max_size = _max_size(args, engine, image_default)
-    if isinstance(engine, TorchEngine):     # frames stay on the device from upload to download
-        from stylestream.gpu import TorchStylizer
-        return TorchStylizer(engine, max_size, args.strength, args.preserve_color)
-    return Stylizer(engine, max_size, args.strength, args.preserve_color)
 
 
 def _emit(args, summary: dict, human: str) -> None:
     print(json.dumps(summary, indent=2) if getattr(args, "json", False) else human)
 
 
-def cmd_video(args) -> int:
-    from stylestream.jobs import stylize_video
+def _style_options(args) -> dict:
+    return {"device": args.device, "backend": args.backend, "precision": args.precision, "arch": args.arch,
+            "max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color}
 
-    encoding = _encoding(args)
-    refuse_overwriting_inputs(args.output, [args.input, args.style])
-    stylizer = _stylizer(args, args.style, throughput=True)
-    s = stylize_video(args.input, args.output, stylizer, **encoding,
-                      progress=not (args.no_progress or args.json), temporal_strength=_temporal_strength(args))
+
+def _temporal_strength(args) -> float | None:
+    return None if args.no_temporal else args.temporal_strength
+
+
+def _exit_status(summary: dict) -> int:
+    return EXIT_INTERRUPTED if summary.get("interrupted") else 0
+
+
+def cmd_video(args) -> int:
+    from stylestream import api
+
+    s = api.video(args.input, args.output, args.style, crf=args.crf, preset=args.preset,
+                  temporal=_temporal_strength(args), progress=not (args.no_progress or args.json),
+                  **_style_options(args))
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
             f"-> {s['output']}")
     if s["interrupted"]:
@@ -236,38 +214,31 @@ def cmd_video(args) -> int:
     if "damaged" in s:
         print(f"stylestream: warning: {s['damaged']}", file=sys.stderr)
     _emit(args, s, line)
-    return EXIT_INTERRUPTED if s["interrupted"] else 0
+    return _exit_status(s)
 
 
 def cmd_webcam(args) -> int:
-    from stylestream.jobs import run_camera
+    from stylestream import api
 
-    encoding = _encoding(args)
-    if args.record:
-        refuse_overwriting_inputs(args.record, [args.camera, *(args.style or [])])
-    stylizers = [_stylizer(args, s) for s in (args.style or [None])]
-    s = run_camera(args.camera, stylizers, record=args.record, window=not args.no_window,
-                   capture_width=args.size, **encoding, max_seconds=args.seconds,
-                   temporal_strength=_temporal_strength(args))
+    s = api.webcam(args.camera, args.style, record=args.record, window=not args.no_window, capture_width=args.size,
+                   seconds=args.seconds, crf=args.crf, preset=args.preset, temporal=_temporal_strength(args),
+                   **_style_options(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
-    return EXIT_INTERRUPTED if s["interrupted"] else 0
+    return _exit_status(s)
 
 
 def cmd_image(args) -> int:
-    from stylestream.jobs import optimize_images, stylize_images
+    from stylestream import api
 
     if args.optimize:
-        if not args.style_image:
-            raise UserError("--optimize needs --style-image")
-        s = optimize_images(args.inputs, args.output, args.style_image, max_size=args.max_size or 512,
-                            steps=args.steps, optimizer=args.optimizer, scales=tuple(args.scales),
-                            vgg_weights=args.vgg_weights, device=args.device, strength=args.strength,
-                            keep_color=args.preserve_color)
+        s = api.optimize(args.inputs, args.output, args.style_image, steps=args.steps, optimizer=args.optimizer,
+                         scales=tuple(args.scales), vgg_weights=args.vgg_weights, device=args.device,
+                         max_size=args.max_size, strength=args.strength, preserve_color=args.preserve_color)
     else:
-        s = stylize_images(args.inputs, args.output, _stylizer(args, args.style, image_default=1024))
+        s = api.images(args.inputs, args.output, args.style, **_style_options(args))
     _emit(args, s, "\n".join(f"{r['input']} -> {r['output']}" for r in s["images"]))
-    return EXIT_INTERRUPTED if s.get("interrupted") else 0
+    return _exit_status(s)
 
 
 def cmd_info(args) -> int:
@@ -305,55 +276,29 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _generator(args):
-    from stylestream.generator import GeneratorEngine
-
-    if not 0.0 <= args.trunc <= 1.0:
-        raise UserError("--trunc must be between 0 and 1")
-    return GeneratorEngine(args.generator, args.device)
-
-
 def cmd_generate(args) -> int:
-    from stylestream.gan_jobs import generate_grid, mixing_grid
-    from stylestream.generator import parse_seeds
+    from stylestream import api
 
-    if args.cols is not None and args.cols < 1:
-        raise UserError("--cols must be at least 1")
-    refuse_overwriting_inputs(args.output, [args.generator])
-    gen = _generator(args)
+    s = api.generate(args.generator, args.output, seeds=args.seeds, mix=args.mix, crossover=args.crossover,
+                     cols=args.cols, trunc=args.trunc, noise=args.noise, device=args.device)
     if args.mix:
-        rows, cols = parse_seeds(args.mix[0]), parse_seeds(args.mix[1])
-        crossover = gen.num_ws // 2 if args.crossover is None else args.crossover
-        s = mixing_grid(gen, rows, cols, args.output, crossover, args.trunc, args.noise)
-        _emit(args, s, f"{len(rows)}×{len(cols)} style-mixing grid (crossover at layer {crossover} of {gen.num_ws}) "
-                       f"-> {s['output']}")
+        _emit(args, s, f"{len(s['rows'])}×{len(s['cols'])} style-mixing grid (crossover at layer {s['crossover']} "
+                       f"of {s['num_ws']}) -> {s['output']}")
     else:
-        s = generate_grid(gen, parse_seeds(args.seeds), args.output, args.trunc, args.noise, args.cols)
-        _emit(args, s, f"{len(s['seeds'])} images ({gen.resolution} px, psi {args.trunc:g}) -> {s['output']}")
+        _emit(args, s, f"{len(s['seeds'])} images ({s['resolution']} px, psi {s['psi']:g}) -> {s['output']}")
     return 0
 
 
 def cmd_dream(args) -> int:
-    from stylestream.gan_jobs import dream
+    from stylestream import api
 
-    if args.frames is not None and args.frames < 1:
-        raise UserError("--frames must be at least 1")
-    if not 1 <= args.fps <= 240:
-        raise UserError("--fps must be between 1 and 240")
-    if args.key_seconds <= 0:
-        raise UserError("--key-seconds must be positive")
-    if args.size is not None and (args.size < 16 or args.size % 2):
-        raise UserError("--size must be an even number of pixels, at least 16")
-    encoding = _encoding(args)
-    if args.record:
-        refuse_overwriting_inputs(args.record, [args.generator])
-    s = dream(_generator(args), record=args.record, window=not args.no_window, frames=args.frames,
-              seconds=args.seconds, fps=args.fps, key_seconds=args.key_seconds, seed=args.seed, psi=args.trunc,
-              noise=args.noise, size=args.size, **encoding)
+    s = api.dream(args.generator, record=args.record, window=not args.no_window, frames=args.frames,
+                  seconds=args.seconds, fps=args.fps, key_seconds=args.key_seconds, seed=args.seed, size=args.size,
+                  trunc=args.trunc, noise=args.noise, device=args.device, crf=args.crf, preset=args.preset)
     line = (f"{s['frames']} frames at {s['fps']:.1f} FPS (generator alone {s['generator_fps']:.1f} FPS, "
             f"{s['size']} px on {s['device']})" + (f"; recorded to {s['record']}" if s["record"] else ""))
     _emit(args, s, f"interrupted by {s['signal']}: {line}" if s["interrupted"] else line)
-    return EXIT_INTERRUPTED if s["interrupted"] else 0
+    return _exit_status(s)
 
 
 COMMANDS = {"video": cmd_video, "webcam": cmd_webcam, "image": cmd_image, "info": cmd_info, "eval": cmd_eval,

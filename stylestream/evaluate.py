@@ -28,7 +28,7 @@ def style_quality(outputs: list[str], content: str, style_image: str, vgg_weight
     import torch
 
     from stylenets.perceptual import VGGFeatures, VggWeightsError, load_vgg16_features, style_distances
-    from stylestream.jobs import read_image
+    from stylestream.imagefile import read_image
 
     try:
         vgg = VGGFeatures(load_vgg16_features(vgg_weights))

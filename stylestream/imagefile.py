@@ -1,6 +1,10 @@
-"""What an image file says about itself before it is decoded: its size, from the header of
-the common formats, and its EXIF orientation; and a decode whose C libraries' own messages
-are caught rather than printed.
+"""Image files in and out: every picture the runtime reads or writes goes through
+read_image and write_image.
+
+Reading starts with what the file says about itself before it is decoded: its size, from the
+header of the common formats, and its EXIF orientation; the decode's C libraries' own
+messages are caught rather than printed. Writing encodes by suffix and renames into place
+only once complete (sinks.write_file_atomically).
 
 The size comes first so that a small file claiming an enormous picture (a 5 MB PNG of
 20000×20000 decodes to 1.2 GB) is refused before anything is allocated. This module does
@@ -12,8 +16,13 @@ import os
 import struct
 import sys
 import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
+
+from stylestream.errors import UserError
+from stylestream.sinks import check_writable, write_file_atomically
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -189,3 +198,73 @@ def decode_quietly(data: np.ndarray, flags: int) -> tuple[np.ndarray | None, str
         log.seek(0)
         said = log.read(4096).decode("utf-8", "replace").strip().splitlines()
     return image, (said[0].strip() if said else "")
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > max_image_pixels():
+        raise UserError(f"{path}: {width}×{height} is larger than the {max_image_pixels():,}-pixel limit "
+                        "(raise STYLESTREAM_MAX_PIXELS to allow it)")
+
+
+def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(RGB uint8, alpha or None, bit depth) of any image OpenCV reads, turned upright by its
+    EXIF orientation; UserError otherwise. The pixel limit is checked from the header first."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"image not found: {path}")
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if data.size == 0:
+        raise UserError(f"{path}: empty file")
+    head = data[:65536].tobytes()
+    claimed = header_size(head)
+    if claimed is not None:
+        _check_pixels(path, *claimed)
+    img, said = decode_quietly(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserError(f"{path}: not a readable image" + (f" ({said})" if said else ""))
+    _check_pixels(path, img.shape[1], img.shape[0])
+    img = apply_orientation(img, exif_orientation(head))
+    depth = 16 if img.dtype == np.uint16 else 8
+    if img.dtype == np.uint16:
+        img = (img // 257).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    alpha = None
+    if img.ndim == 2:
+        rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        alpha = img[..., 3].copy()
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return rgb, alpha, depth
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, depth: int = 8) -> Path:
+    """Encodes by suffix and renames into place only once fully written."""
+    import cv2
+
+    path = Path(path)
+    check_writable(path)
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        img = np.dstack([img, alpha])
+    if depth == 16 and path.suffix.lower() in (".png", ".tif", ".tiff"):
+        img = img.astype(np.uint16) * 257
+    try:
+        ok, buf = cv2.imencode(path.suffix.lower() or ".png", img)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise UserError(f"{path}: cannot encode an image of this type (use .png or .jpg)")
+    return write_file_atomically(path, buf)
+
+
+def write_snapshot(rgb: np.ndarray, number: int, prefix: str = "stylestream") -> Path:
+    """A window's `s` key: PREFIX-date-time-N.png in the current folder."""
+    return write_image(Path(time.strftime(f"{prefix}-%Y%m%d-%H%M%S") + f"-{number}.png"), rgb)

@@ -259,7 +259,7 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path):
     # VmHWM: this process's peak resident memory since it started (getrusage's may carry the
     # forking parent's).
     code = ("from pathlib import Path; from stylestream.errors import UserError\n"
-            "from stylestream.jobs import read_image\n"
+            "from stylestream.imagefile import read_image\n"
             f"try: read_image(Path({str(src)!r}))\n"
             "except UserError as e: print(e)\n"
             "print(next(int(l.split()[1]) // 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')))")
@@ -299,7 +299,7 @@ def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied_as_opencv_shows_it(tmp_path, orientation):
-    from stylestream.jobs import read_image
+    from stylestream.imagefile import read_image
 
     yy, xx = np.mgrid[0:30, 0:50]
     img = np.dstack([xx * 5, yy * 8, np.zeros_like(xx)]).astype(np.uint8)

@@ -206,7 +206,7 @@ def test_frames_stylized_at_once_match_one_at_a_time(tmp_path, tiny_models, temp
     from stylestream import sinks
     from stylestream.backends.onnxruntime import OnnxEngine
     from stylestream.backends.openvino import OpenVinoEngine
-    from stylestream.jobs import stylize_video
+    from stylestream.jobs.video import stylize_video
     from stylestream.stylizer import Stylizer
 
     if runtime == "openvino":
@@ -251,7 +251,7 @@ def test_one_more_frame_in_flight_only_for_a_light_net_with_consistency(tmp_path
     """The rule reads the net's cost: the tiny net is given a zoo net's architecture metadata."""
     from stylenets.metadata import read_metadata
     from stylestream.backends.onnxruntime import OnnxEngine
-    from stylestream.jobs import stylize_video
+    from stylestream.jobs.video import stylize_video
     from stylestream.stylizer import Stylizer
     from stylestream.zoo import ZOO_DIR
 
@@ -267,7 +267,7 @@ def test_one_more_frame_in_flight_only_for_a_light_net_with_consistency(tmp_path
 def test_the_zoo_nets_that_get_the_extra_frame_are_the_compact_ones():
     from stylenets.metadata import read_metadata
     from stylestream.backends.base import macs_per_pixel
-    from stylestream.jobs import LIGHT_NET_MACS
+    from stylestream.jobs.video import LIGHT_NET_MACS
     from stylestream.zoo import zoo_models
 
     for name, sizes in zoo_models().items():

@@ -1,0 +1,279 @@
+"""The Python API, which the `stylestream` command is built on.
+
+    import stylestream
+
+    with stylestream.open(style="candy") as stylize:
+        out = stylize(frame)            # H×W×3 uint8 RGB in, the same out
+
+    stylestream.video("in.mp4", "out.mp4", style="mosaic")   # -> summary dict
+    stylestream.image("photo.jpg", style="starry")            # -> path of the stylized image
+
+Every option is checked here, once, before any work: a bad one raises UserError with one
+line that names the command-line option it corresponds to. This module is light to import;
+the engines, OpenCV and PyTorch load when a function needs them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stylestream.errors import UserError
+from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
+from stylestream.temporal.params import DEFAULT_STRENGTH
+from stylestream.zoo import ARCH_CHOICES, DEFAULT_STYLE
+
+# Longest side a frame is stylized at unless max_size says otherwise: what a CPU keeps up
+# with in real time, a GPU's full HD, and a still picture's detail.
+MAX_SIZE_CPU, MAX_SIZE_GPU = 640, 1920
+MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE = 1024, 512
+CRF_RANGE = (0, 51)             # H.264's quality scale
+DREAM_FPS_RANGE = (1, 240)
+MIN_DREAM_SIZE = 16
+OPTIMIZERS = ("lbfgs", "adam")
+NOISE_MODES = ("const", "random", "none")
+
+
+def _between(option: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{option} must be between {low:g} and {high:g}")
+
+
+@dataclass(frozen=True)
+class StyleOptions:
+    """How a style model runs: on which device, backend and arithmetic, at what size, and how
+    its output is combined with the source. `arch` picks the size of a zoo style (auto: the
+    compact net unless on a GPU); `max_size` None: the default of the job and the device.
+    device, backend and precision are checked where they are used (backends.select.choose)."""
+    device: str = "auto"
+    backend: str = "auto"
+    precision: str = "auto"
+    arch: str = "auto"
+    max_size: int | None = None
+    strength: float = 1.0
+    preserve_color: bool = False
+
+    def __post_init__(self):
+        _between("--strength", self.strength, 0, 1)
+        if self.arch not in ARCH_CHOICES:
+            raise UserError(f"--arch must be one of {', '.join(ARCH_CHOICES)}")
+
+
+def check_temporal(temporal: float | None) -> float | None:
+    """The weight of the previous output where flow is reliable; None: no temporal consistency."""
+    if temporal is not None:
+        _between("--temporal-strength", temporal, 0, 1)
+    return temporal
+
+
+def check_encoding(crf: int, preset: str) -> dict:
+    _between("--crf", crf, *CRF_RANGE)
+    if preset not in X264_PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(X264_PRESETS)}")
+    return {"crf": crf, "preset": preset}
+
+
+def stylizer(style: str | None, options: StyleOptions, *, throughput: bool = False,
+             default_max_size: int | None = None):
+    """The Stylizer for a zoo name or model file. `throughput`: a video file, where several
+    frames may be stylized at once (latency does not matter); a camera or an image wants each
+    frame as fast as possible. `default_max_size` None: by device (MAX_SIZE_CPU/GPU)."""
+    from stylestream.backends import choose, open_engine
+    from stylestream.backends.torch import TorchEngine
+    from stylestream.stylizer import Stylizer
+    from stylestream.zoo import resolve_style
+
+    o = options
+    # The zoo's files are .onnx; the device they would run on picks the size of a zoo style.
+    on_gpu = choose(".onnx", o.device, o.backend, o.precision).device == "cuda"
+    path = resolve_style(style, o.arch, on_gpu=on_gpu)
+    engine = open_engine(path, o.device, o.backend, o.precision, throughput=throughput)
+    if o.max_size is not None and o.max_size < engine.multiple:
+        raise UserError(f"--max-size must be at least {engine.multiple}")
+    max_size = o.max_size or default_max_size or (MAX_SIZE_GPU if engine.device == "cuda" else MAX_SIZE_CPU)
+    if isinstance(engine, TorchEngine):     # frames stay on the device from upload to download
+        from stylestream.gpu import TorchStylizer
+        return TorchStylizer(engine, max_size, o.strength, o.preserve_color)
+    return Stylizer(engine, max_size, o.strength, o.preserve_color)
+
+
+class StreamStylizer:
+    """Frames of one stream stylized one at a time: `s(frame)` takes and gives H×W×3 uint8
+    RGB. With temporal consistency each output is blended with the previous one where the
+    optical flow is reliable; `reset()` starts afresh (at a cut, or for another stream).
+    A context manager: `close()` stops its flow thread."""
+
+    def __init__(self, stylizer, temporal: float | None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from stylestream.jobs.live import LiveStylizer
+
+        self._flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
+        method = stylizer.temporal(DEFAULT_STRENGTH if temporal is None else temporal)
+        self._live = LiveStylizer(stylizer, method, temporal is not None, self._flow_pool)
+        self.engine = stylizer.engine
+        self.temporal = temporal
+
+    def __call__(self, frame):
+        import numpy as np
+
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+            raise UserError(f"a frame is an H×W×3 uint8 RGB array, not a {got}")
+        if self._flow_pool is None:
+            raise UserError("this stylizer is closed")
+        return self._live(frame)
+
+    def reset(self) -> None:
+        self._live.reset()
+
+    def close(self) -> None:
+        if self._flow_pool is not None:
+            self._flow_pool.shutdown(wait=True, cancel_futures=True)
+            self._flow_pool = None
+
+    def __enter__(self) -> StreamStylizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open(style: str | None = DEFAULT_STYLE, *, device: str = "auto", backend: str = "auto",  # noqa: A001
+         precision: str = "auto", arch: str = "auto", max_size: int | None = None, strength: float = 1.0,
+         preserve_color: bool = False, temporal: float | None = DEFAULT_STRENGTH) -> StreamStylizer:
+    """A frame-by-frame stylizer for a zoo name or a .onnx/.pt model file. `temporal`: 0..1,
+    the weight of the previous output where the flow is reliable; None stylizes each frame
+    on its own."""
+    options = StyleOptions(device, backend, precision, arch, max_size, strength, preserve_color)
+    check_temporal(temporal)
+    return StreamStylizer(stylizer(style, options), temporal)
+
+
+def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *, crf: int = 18,
+          preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, progress: bool = False,
+          **options) -> dict:
+    """Stylizes a video file into an H.264 file with the source's audio; `options` are
+    StyleOptions' fields. Returns the job's summary (frames, fps, output, ...). A SIGINT or
+    SIGTERM ends it early with a playable file and `interrupted` set."""
+    from stylestream.jobs.video import stylize_video
+
+    encoding = check_encoding(crf, preset)
+    check_temporal(temporal)
+    style_options = StyleOptions(**options)
+    refuse_overwriting_inputs(dst, [src, style])
+    engine_stylizer = stylizer(style, style_options, throughput=True)
+    return stylize_video(str(src), str(dst), engine_stylizer, **encoding, progress=progress,
+                         temporal_strength=temporal)
+
+
+def images(paths: list[str | Path], output: str | Path | None = None, style: str | None = DEFAULT_STYLE,
+           **options) -> dict:
+    """Stylizes pictures; `output` is a file for one, a folder for several, or None (beside
+    each input, named INPUT.STYLE.ext). Returns the summary, `images` listing what was written."""
+    from stylestream.jobs.images import stylize_images
+
+    style_options = StyleOptions(**options)
+    return stylize_images([str(p) for p in paths], None if output is None else str(output),
+                          stylizer(style, style_options, default_max_size=MAX_SIZE_IMAGE))
+
+
+def image(src: str | Path, dst: str | Path | None = None, style: str | None = DEFAULT_STYLE, **options) -> Path:
+    """Stylizes one picture; returns the path written (beside `src` when `dst` is None)."""
+    return Path(images([src], dst, style, **options)["images"][0]["output"])
+
+
+def optimize(paths: list[str | Path], output: str | Path | None, style_image: str | Path | None, *,
+             steps: int = 300, optimizer: str = "lbfgs", scales: tuple[float, ...] = (1.0,),
+             vgg_weights: str | None = None, device: str = "auto", max_size: int | None = None,
+             strength: float = 1.0, preserve_color: bool = False) -> dict:
+    """Gatys et al.'s optimization of each picture against the painting `style_image`, with no
+    trained model (slow; needs PyTorch and VGG16 weights)."""
+    from stylestream.jobs.images import optimize_images
+
+    if not style_image:
+        raise UserError("--optimize needs --style-image")
+    if steps < 1:
+        raise UserError("--steps must be at least 1")
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if not scales or any(s <= 0 for s in scales):
+        raise UserError("--scales must be positive")
+    _between("--strength", strength, 0, 1)
+    return optimize_images([str(p) for p in paths], None if output is None else str(output), str(style_image),
+                           max_size=max_size or MAX_SIZE_OPTIMIZE, steps=steps, optimizer=optimizer,
+                           scales=tuple(scales), vgg_weights=vgg_weights, device=device, strength=strength,
+                           keep_color=preserve_color)
+
+
+def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | Path | None = None,
+           window: bool = True, capture_width: int | None = 640, seconds: float | None = None, crf: int = 18,
+           preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, **options) -> dict:
+    """A live camera (an index, /dev/videoN, a stream URL or a video file played as one)
+    through one or more styles, to a window (keys: q quit, space pause, s snapshot, n/p
+    style, t temporal consistency) and/or a recording."""
+    from stylestream.jobs.camera import run_camera
+
+    encoding = check_encoding(crf, preset)
+    check_temporal(temporal)
+    style_options = StyleOptions(**options)
+    styles = list(styles or [None])
+    if record:
+        refuse_overwriting_inputs(record, [camera, *styles])
+    stylizers = [stylizer(s, style_options) for s in styles]
+    return run_camera(str(camera), stylizers, record=None if record is None else str(record), window=window,
+                      capture_width=capture_width, **encoding, max_seconds=seconds, temporal_strength=temporal)
+
+
+def _generator(path: str | Path, trunc: float, noise: str, device: str):
+    from stylestream.generator import GeneratorEngine
+
+    _between("--trunc", trunc, 0, 1)
+    if noise not in NOISE_MODES:
+        raise UserError(f"--noise must be one of {', '.join(NOISE_MODES)}")
+    return GeneratorEngine(path, device)
+
+
+def generate(generator: str | Path, output: str | Path, *, seeds: str = "0-15", mix: tuple[str, str] | None = None,
+             crossover: int | None = None, cols: int | None = None, trunc: float = 1.0, noise: str = "const",
+             device: str = "auto") -> dict:
+    """A grid of the generator's images for `seeds` (e.g. "0-15" or "3,7,9"); with `mix`
+    (row seeds, column seeds) a style-mixing grid instead, crossing at layer `crossover`
+    (default: half of the style layers)."""
+    from stylestream.generator import parse_seeds
+    from stylestream.jobs.generate import generate_grid, mixing_grid
+
+    if cols is not None and cols < 1:
+        raise UserError("--cols must be at least 1")
+    refuse_overwriting_inputs(output, [generator])
+    gen = _generator(generator, trunc, noise, device)
+    if mix:
+        rows, columns = parse_seeds(mix[0]), parse_seeds(mix[1])
+        crossover = gen.num_ws // 2 if crossover is None else crossover
+        return mixing_grid(gen, rows, columns, str(output), crossover, trunc, noise)
+    return generate_grid(gen, parse_seeds(seeds), str(output), trunc, noise, cols)
+
+
+def dream(generator: str | Path, *, record: str | Path | None = None, window: bool = True,
+          frames: int | None = None, seconds: float | None = None, fps: float = 30.0, key_seconds: float = 2.0,
+          seed: int = 0, size: int | None = None, trunc: float = 1.0, noise: str = "const", device: str = "auto",
+          crf: int = 18, preset: str = DEFAULT_PRESET) -> dict:
+    """A smooth walk through the generator's latent space (keyframe k from seed + k, one
+    every `key_seconds`) to a window and/or a recording at `fps`."""
+    from stylestream.jobs.generate import dream as walk
+
+    if frames is not None and frames < 1:
+        raise UserError("--frames must be at least 1")
+    _between("--fps", fps, *DREAM_FPS_RANGE)
+    if key_seconds <= 0:
+        raise UserError("--key-seconds must be positive")
+    if size is not None and (size < MIN_DREAM_SIZE or size % 2):
+        raise UserError(f"--size must be an even number of pixels, at least {MIN_DREAM_SIZE}")
+    encoding = check_encoding(crf, preset)
+    if not window and not record:
+        raise UserError("--no-window needs --record: nothing would be shown or saved")
+    if record:
+        refuse_overwriting_inputs(record, [generator])
+    gen = _generator(generator, trunc, noise, device)
+    return walk(gen, record=None if record is None else str(record), window=window, frames=frames,
+                seconds=seconds, fps=fps, key_seconds=key_seconds, seed=seed, psi=trunc, noise=noise, size=size,
+                **encoding)
