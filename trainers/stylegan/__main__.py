@@ -1,3 +1,3 @@
-from trainers.stylegan.training_loop import main
+from trainers.cli import TRAIN_GAN
 
-main()
+TRAIN_GAN.main(prog="python -m trainers.stylegan")

@@ -203,8 +203,3 @@ def load_checkpoint_generator(path: str | Path, ema: bool = True) -> tuple[Gener
         return G.eval(), state["extra"]["config"]
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ValueError(f"{path}: not a StyleGAN training checkpoint ({exc.__class__.__name__})") from None
-
-
-def main(argv: list[str] | None = None) -> None:
-    from trainers.cli import TRAIN_GAN
-    TRAIN_GAN.main(argv, prog="python -m trainers.stylegan")

@@ -175,12 +175,3 @@ def _write_samples(model, photos, path: Path, logger: services.Logger, step: int
 def load_teacher(path: str | Path) -> torch.nn.Module:
     """A trained transform net to distil from, frozen."""
     return load_style_net(path, "--teacher").requires_grad_(False)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from trainers.cli import TRAIN
-    TRAIN.main(argv, prog="python -m trainers.fast_nst")
-
-
-if __name__ == "__main__":
-    main()
