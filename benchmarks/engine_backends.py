@@ -31,18 +31,25 @@ from stylestream.zoo import resolve_style  # noqa: E402
 CLIP = HERE.parent.parent / "shared" / "data" / "video" / "bikes.mp4"
 
 
-def frames(width: int, height: int, count: int = 10) -> np.ndarray:
-    """N×3×H×W float32 in [0, 1]: frames spread over bikes.mp4, or smooth noise without it."""
+def sample_frames(clip: Path, width: int, height: int, count: int = 10) -> list[np.ndarray]:
+    """`count` RGB uint8 frames spread over `clip`, resized to width×height; smooth noise
+    where the clip is absent."""
     import cv2
-    if CLIP.exists():
+    if clip.exists():
         import av
-        with av.open(str(CLIP)) as c:
+        with av.open(str(clip)) as c:
             every = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         picked = every[:: max(1, len(every) // count)][:count]
     else:
         rng = np.random.default_rng(0)
         picked = [cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), np.uint8), (0, 0), 2) for _ in range(count)]
-    return np.stack([cv2.resize(f, (width, height)).transpose(2, 0, 1) for f in picked]).astype(np.float32) / 255
+    return [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in picked]
+
+
+def frames(width: int, height: int, count: int = 10) -> np.ndarray:
+    """N×3×H×W float32 in [0, 1]: frames spread over bikes.mp4, or smooth noise without it."""
+    picked = sample_frames(CLIP, width, height, count)
+    return np.stack([f.transpose(2, 0, 1) for f in picked]).astype(np.float32) / 255
 
 
 def timed(run, x: np.ndarray, repeats: int) -> float:

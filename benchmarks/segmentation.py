@@ -21,24 +21,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from engine_backends import sample_frames  # noqa: E402
 from peer import machine_name  # noqa: E402
 
 from stylestream.segmentation import RUNTIMES, VARIANTS, PersonSegmenter, openvino_installed  # noqa: E402
 
 CLIP = HERE.parent.parent / "shared" / "data" / "video" / "person.mp4"
-
-
-def frames(width: int, height: int, count: int = 10) -> list[np.ndarray]:
-    import cv2
-    if CLIP.exists():
-        import av
-        with av.open(str(CLIP)) as c:
-            every = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-        picked = every[:: max(1, len(every) // count)][:count]
-    else:
-        rng = np.random.default_rng(0)
-        picked = [cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), np.uint8), (0, 0), 2) for _ in range(count)]
-    return [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in picked]
 
 
 def interleaved_ms(runs: dict, inputs: list, repeats: int) -> dict[str, tuple[float, float]]:
@@ -65,7 +53,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     width, height = map(int, args.size.lower().split("x"))
-    rgb = frames(width, height)
+    rgb = sample_frames(CLIP, width, height)
     runtimes = [r for r in RUNTIMES if r != "auto" and (r != "openvino" or openvino_installed())]
     print(f"{machine_name()}; {args.variant} net, {args.threads} thread(s), {args.size} frames, "
           f"{args.repeats} calls each")
