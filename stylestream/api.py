@@ -215,6 +215,9 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
 
     encoding = check_encoding(crf, preset)
     check_temporal(temporal)
+    if not window and not record and seconds is None:
+        raise UserError("--no-window needs --record or --seconds: nothing would be shown or saved, "
+                        "and nothing would end the run but Ctrl-C")
     style_options = StyleOptions(**options)
     styles = list(styles or [None])
     if record:

@@ -50,6 +50,10 @@ def test_latency_stays_bounded_when_inference_is_slow(tmp_path):
 
 def test_webcam_bad_camera(tmp_path, tiny_models):
     assert_clean_error(run_cli("webcam", "--camera", tmp_path / "none.mp4", "--style", tiny_models["onnx"],
-                               "--no-window"), "not found")
+                               "--no-window", "--seconds", "5"), "not found")
     assert_clean_error(run_cli("webcam", "--camera", "/dev/video99", "--style", tiny_models["onnx"],
-                               "--no-window"), "camera")
+                               "--no-window", "--seconds", "5"), "camera")
+
+
+def test_no_window_needs_a_recording_or_a_time_limit():
+    assert_clean_error(run_cli("webcam", "--no-window"), "--record")
