@@ -146,3 +146,18 @@ def test_checkpoints_we_write_load_without_unpickling(tmp_path):
     np.random.rand()  # move on; loading must rewind the generator
     services.load_checkpoint(tmp_path / "c.pt", {"model": net, "optimizer": opt})
     assert np.random.rand() == expected
+
+
+def test_a_checkpoint_given_as_style_says_how_to_export_it(tmp_path):
+    import cv2
+    import numpy as np
+    import torch
+
+    from conftest import assert_clean_error
+    from trainers import services
+
+    ckpt = tmp_path / "checkpoint.pt"
+    services.save_checkpoint(ckpt, 1, {"model": torch.nn.Linear(2, 2)})
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((32, 32, 3), 128, np.uint8))
+    assert_clean_error(run_cli("image", photo, "--style", ckpt, "-o", tmp_path / "o.png"), "python -m exports")

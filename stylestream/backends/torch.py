@@ -29,12 +29,28 @@ def load_torchscript(path: Path, device: str = "cpu"):
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra).eval()
     except Exception as exc:
+        if _is_checkpoint(path):
+            raise UserError(f"{path}: a training checkpoint, not an exported model; export it with "
+                            f"`python -m exports {path} OUT.onnx` and use OUT.onnx") from None
         raise UserError(f"{path}: not a loadable TorchScript model ({first_line(exc)})") from None
     try:
         meta = json.loads(extra[METADATA_FILE] or "{}")
     except ValueError:
         meta = {}
     return module, {k: str(v) for k, v in meta.items()}
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """Whether `path` is a torch.save archive (a training checkpoint): a zip with a data.pkl
+    and none of TorchScript's code. Read as a zip listing only, nothing unpickled."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names)
 
 
 class TorchScriptEngine(Engine):
