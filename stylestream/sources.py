@@ -172,7 +172,10 @@ class CameraSource:
             raise UserError(f"camera source not found: {target}")
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
-            raise UserError(f"cannot open camera {spec!r}")
+            if isinstance(target, int):
+                raise UserError(f"cannot open camera {target}: no camera answers at that index (is one plugged "
+                                "in and free?); pick another with --camera N, /dev/videoN, a stream URL or a video file")
+            raise UserError(f"cannot open camera {spec!r}: not a camera, stream or video OpenCV can read")
         if width:
             self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         if height:

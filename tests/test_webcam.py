@@ -57,3 +57,7 @@ def test_webcam_bad_camera(tmp_path, tiny_models):
 
 def test_no_window_needs_a_recording_or_a_time_limit():
     assert_clean_error(run_cli("webcam", "--no-window"), "--record")
+
+
+def test_no_camera_says_what_to_try():
+    assert_clean_error(run_cli("webcam", "--camera", "57", "--no-window", "--seconds", "1"), "--camera N")
