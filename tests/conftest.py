@@ -12,7 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-VGG_WEIGHTS = SHARED / "vgg16-imagenet-features.pth"
+# The VGG16 weights the trainer tests use: $STYLESTREAM_VGG_WEIGHTS where set (as the product
+# reads it), else the shared copy; tests that need them skip when neither exists.
+VGG_WEIGHTS = Path(os.environ.get("STYLESTREAM_VGG_WEIGHTS") or SHARED / "vgg16-imagenet-features.pth")
+needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="no VGG16 weights: set STYLESTREAM_VGG_WEIGHTS "
+                               "or provide ../shared/data/vgg16-imagenet-features.pth")
 
 
 def run_cli(*args, timeout=300, env=None, **kwargs) -> subprocess.CompletedProcess:

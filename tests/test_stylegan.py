@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, VGG_WEIGHTS, assert_clean_error, probe, write_photos
+from conftest import ROOT, VGG_WEIGHTS, assert_clean_error, needs_vgg, probe, write_photos
 from conftest import run_cli as _run_cli
 
-needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="../shared/data/vgg16-imagenet-features.pth absent")
 # Models this small run fastest on one thread: fanning out costs more than it saves, and
 # on a machine shared with another job, waiting threads stall each step (20× seen here).
 run_cli = partial(_run_cli, env={"OMP_NUM_THREADS": "1"})

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, VGG_WEIGHTS, assert_clean_error, run_cli, write_photos
+from conftest import ROOT, SHARED, VGG_WEIGHTS, assert_clean_error, needs_vgg, run_cli, write_photos
 
-needs_vgg = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason="../shared/data/vgg16-imagenet-features.pth absent")
 
 
 def test_gram_matrix_known_values():
