@@ -24,7 +24,8 @@ sys.path.insert(0, str(HERE))
 from engine_backends import sample_frames  # noqa: E402
 from peer import machine_name  # noqa: E402
 
-from stylestream.segmentation import RUNTIMES, VARIANTS, PersonSegmenter, openvino_installed  # noqa: E402
+from stylestream.backends.select import hardware  # noqa: E402
+from stylestream.segmentation import RUNTIMES, VARIANTS, PersonSegmenter  # noqa: E402
 
 CLIP = HERE.parent.parent / "shared" / "data" / "video" / "person.mp4"
 
@@ -54,7 +55,7 @@ def main() -> None:
     args = p.parse_args()
     width, height = map(int, args.size.lower().split("x"))
     rgb = sample_frames(CLIP, width, height)
-    runtimes = [r for r in RUNTIMES if r != "auto" and (r != "openvino" or openvino_installed())]
+    runtimes = [r for r in RUNTIMES if r != "auto" and (r != "openvino" or hardware().openvino)]
     print(f"{machine_name()}; {args.variant} net, {args.threads} thread(s), {args.size} frames, "
           f"{args.repeats} calls each")
     segmenters = {r: PersonSegmenter(args.variant, runtime=r, threads=args.threads) for r in runtimes}

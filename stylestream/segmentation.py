@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stylestream.backends.onnxruntime import onnx_session
+from stylestream.backends.openvino import openvino_reason
+from stylestream.backends.select import hardware
 from stylestream.errors import UserError
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "segmentation"
@@ -51,14 +54,6 @@ def read_model(path: Path):
     return model, meta, (dims[0][2], dims[0][3])
 
 
-def openvino_installed() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class PersonSegmenter:
     """A person mask for RGB frames. `runtime` auto is ONNX Runtime, which every install has:
     OpenVINO runs this net no faster (landscape, one thread: 2.9 ms against 2.4 at the 10th
@@ -70,33 +65,20 @@ class PersonSegmenter:
         if runtime not in RUNTIMES:
             raise UserError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
         self.path = Path(path) if path is not None else model_path(variant)
-        model, self.metadata, self.input_size = read_model(self.path)
+        _, self.metadata, self.input_size = read_model(self.path)
         self.name = self.metadata.get("name", self.path.stem)
         self.runtime = "onnxruntime" if runtime == "auto" else runtime
         self.threads = max(1, threads)
         self._local = threading.local()
         if self.runtime == "openvino":
-            if not openvino_installed():
+            if not hardware().openvino:
                 raise UserError("OpenVINO is not installed (pip install openvino)")
             self._open_openvino()
         else:
-            self._open_onnxruntime(model)
+            self._open_onnxruntime()
 
-    def _open_onnxruntime(self, model) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        # Idle workers would spin on the cores the style net, decoder and encoder use.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise UserError(f"{self.path}: ONNX Runtime cannot open it ({str(exc).strip()[:200]})") from None
+    def _open_onnxruntime(self) -> None:
+        self._session, _ = onnx_session(self.path, threads=self.threads)
         self._input_name = self._session.get_inputs()[0].name
 
     def _open_openvino(self) -> None:
@@ -109,8 +91,7 @@ class PersonSegmenter:
                 # fp32: the arithmetic tools/verify_selfie_segmentation.py checked the masks in
                 "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": "NO"})
         except Exception as exc:
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            raise UserError(f"{self.path}: OpenVINO cannot compile it ({lines[-1][:200] if lines else exc})") from None
+            raise UserError(f"{self.path}: OpenVINO cannot compile it ({openvino_reason(exc)})") from None
         self._compiled = compiled
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED
+from stylestream.backends.select import hardware
 from stylestream.errors import UserError
-from stylestream.segmentation import MODEL_DIR, VARIANTS, PersonSegmenter, openvino_installed, read_model
+from stylestream.segmentation import MODEL_DIR, VARIANTS, PersonSegmenter, read_model
 
 INPUT_SIZES = {"landscape": (144, 256), "square": (256, 256)}
 PORTRAIT = SHARED / "content" / "train_extra" / "cnnmrf_potrait1.jpg"   # a face filling the middle, plain backdrop
-RUNTIMES = ["onnxruntime"] + (["openvino"] if openvino_installed() else [])
+RUNTIMES = ["onnxruntime"] + (["openvino"] if hardware().openvino else [])
 
 
 def portrait() -> np.ndarray:
@@ -98,7 +99,7 @@ def test_mask_has_the_frame_size_and_range_for_odd_sizes(height, width):
 
 
 def test_runtimes_agree():
-    if not openvino_installed():
+    if not hardware().openvino:
         pytest.skip("OpenVINO is not installed")
     rgb = np.random.default_rng(1).integers(0, 256, (200, 300, 3), np.uint8)
     rgb[50:150, 100:200] = 220
