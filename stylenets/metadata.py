@@ -7,6 +7,10 @@ from pathlib import Path
 
 STYLE_KIND = "stylestream.style"
 GENERATOR_KIND = "stylestream.generator"  # StyleGAN generators: latents in, images out
+# Arbitrary-style transfer (stylenets.arbitrary, method adain-light): the style encoder (a
+# picture in, its style code out) and the frame net (frame, style code, strength in).
+ARBITRARY_ENCODER_KIND = "stylestream.adain-light.style-encoder"
+ARBITRARY_FRAME_KIND = "stylestream.adain-light.frame"
 METADATA_FILE = "stylestream.json"  # the extra file inside TorchScript archives
 
 

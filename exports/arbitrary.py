@@ -1,0 +1,52 @@
+"""Export an arbitrary-style network (stylenets.arbitrary) as its two ONNX files.
+
+    PREFIX.encoder.onnx   input (1×3×H×W picture) → style_code (1×K); run once per style picture
+    PREFIX.frame.onnx     input (N×3×H×W), style_code (1×K), strength (1) → output (N×3×H×W)
+
+Each carries its metadata (`kind` names the method and the part; the frame net names its
+encoder file) and is parity-checked against the PyTorch model by exports.formats.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from exports.formats import Interface, _parity_inputs, export_onnx
+from stylenets.arbitrary import METHOD, ArbitraryStyleNet, StyleEncoderGraph
+from stylenets.metadata import ARBITRARY_ENCODER_KIND, ARBITRARY_FRAME_KIND
+
+CODE, STRENGTH = "style_code", "strength"
+
+
+def encoder_interface() -> Interface:
+    hw = {2: "height", 3: "width"}
+    return Interface(["input"], [CODE], {"input": hw}, lambda seed: [(x,) for x in _parity_inputs(8, seed)])
+
+
+def frame_interface(net: ArbitraryStyleNet) -> Interface:
+    def examples(seed: int) -> list[tuple[torch.Tensor, ...]]:
+        g = torch.Generator().manual_seed(seed)
+        codes = [net.style_code(torch.rand(1, 3, 64, 48, generator=g)).detach() for _ in range(2)]
+        return [(x, code, torch.tensor([s])) for x, code, s in zip(_parity_inputs(4, seed), codes, (1.0, 0.4))]
+
+    hw = {0: "batch", 2: "height", 3: "width"}
+    return Interface(["input", CODE, STRENGTH], ["output"], {"input": hw, "output": hw}, examples)
+
+
+def export_arbitrary(net: ArbitraryStyleNet, prefix: str | Path, metadata: dict) -> dict[str, tuple[Path, float]]:
+    """PREFIX.encoder.onnx and PREFIX.frame.onnx; returns {part: (path, parity)}. `metadata`:
+    what both record of the training (style_size among it: the runtime sizes style pictures so)."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    net = net.float().eval().cpu()
+    enc_path = prefix.with_name(prefix.name + ".encoder.onnx")
+    frame_path = prefix.with_name(prefix.name + ".frame.onnx")
+    common = {**metadata, **net.config(), "method": METHOD, "code_size": net.code_size, "multiple": 4}
+    out = {"encoder": (enc_path, export_onnx(StyleEncoderGraph(net), enc_path,
+                                             {**common, "kind": ARBITRARY_ENCODER_KIND},
+                                             interface=encoder_interface()))}
+    out["frame"] = (frame_path, export_onnx(net, frame_path, {**common, "kind": ARBITRARY_FRAME_KIND,
+                                                              "style_encoder": enc_path.name},
+                                            interface=frame_interface(net)))
+    return out
