@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylestream.errors import UserError
+from stylestream.regions import DEFAULT_FEATHER, REGIONS, check_feather
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
 from stylestream.temporal.params import DEFAULT_STRENGTH
 from stylestream.zoo import ARCH_CHOICES, DEFAULT_STYLE
@@ -56,6 +57,48 @@ class StyleOptions:
         _between("--strength", self.strength, 0, 1)
         if self.arch not in ARCH_CHOICES:
             raise UserError(f"--arch must be one of {', '.join(ARCH_CHOICES)}")
+
+
+@dataclass(frozen=True)
+class RegionOptions:
+    """Which part of each frame the style paints. `region`: person or background (the other
+    part stays the source); `background_style`: a second style for the background, --style then
+    paints the person; `mask`: a picture (images only), white = stylized with the style, the
+    rest the source or the background style; `feather`: the seam's softening in output px."""
+    region: str | None = None
+    background_style: str | None = None
+    feather: float = DEFAULT_FEATHER
+    mask: str | Path | None = None
+
+    def __post_init__(self):
+        if self.region is not None and self.region not in REGIONS:
+            raise UserError(f"--region must be one of {', '.join(REGIONS)}")
+        if self.region is not None and self.mask is not None:
+            raise UserError("--region and --mask exclude each other: the mask's white is what gets stylized")
+        if self.region is not None and self.background_style is not None:
+            raise UserError("--region and --background-style exclude each other: --style paints the person, "
+                            "--background-style the rest")
+        check_feather(self.feather)
+
+    @property
+    def active(self) -> bool:
+        return self.region is not None or self.background_style is not None or self.mask is not None
+
+
+def regions(plan: RegionOptions, options: StyleOptions, *, throughput: bool = False,
+            default_max_size: int | None = None):
+    """The job's regions.Regions for `plan` (None when it stylizes whole frames): the mask
+    read and the background style opened now, before any work."""
+    if not plan.active:
+        return None
+    from stylestream.regions import MaskTracker, Regions, read_mask
+
+    fixed = read_mask(plan.mask) if plan.mask is not None else None
+    background = None if plan.background_style is None else \
+        stylizer(plan.background_style, options, throughput=throughput, default_max_size=default_max_size)
+    return Regions(tracker=MaskTracker() if fixed is None else None, fixed=fixed,
+                   invert=plan.region == "background", feather=plan.feather, background=background,
+                   region=plan.region or ("person" if fixed is None else None))
 
 
 def check_temporal(temporal: float | None) -> float | None:
@@ -102,14 +145,17 @@ class StreamStylizer:
     optical flow is reliable; `reset()` starts afresh (at a cut, or for another stream).
     A context manager: `close()` stops its flow thread."""
 
-    def __init__(self, stylizer, temporal: float | None):
+    def __init__(self, stylizer, temporal: float | None, regions=None):
         from concurrent.futures import ThreadPoolExecutor
 
         from stylestream.jobs.live import LiveStylizer
 
         self._flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
         method = stylizer.temporal(DEFAULT_STRENGTH if temporal is None else temporal)
-        self._live = LiveStylizer(stylizer, method, temporal is not None, self._flow_pool)
+        if regions is not None:
+            regions.start(temporal)
+        self._live = LiveStylizer(stylizer, method, temporal is not None, self._flow_pool, regions)
+        self.regions = regions
         self.engine = stylizer.engine
         self.temporal = temporal
 
@@ -140,30 +186,35 @@ class StreamStylizer:
 
 def open(style: str | None = DEFAULT_STYLE, *, device: str = "auto", backend: str = "auto",  # noqa: A001
          precision: str = "auto", arch: str = "auto", max_size: int | None = None, strength: float = 1.0,
-         preserve_color: bool = False, temporal: float | None = DEFAULT_STRENGTH) -> StreamStylizer:
+         preserve_color: bool = False, temporal: float | None = DEFAULT_STRENGTH, region: str | None = None,
+         background_style: str | None = None, feather: float = DEFAULT_FEATHER) -> StreamStylizer:
     """A frame-by-frame stylizer for a zoo name or a .onnx/.pt model file. `temporal`: 0..1,
     the weight of the previous output where the flow is reliable; None stylizes each frame
-    on its own."""
+    on its own. `region`, `background_style`, `feather`: see RegionOptions."""
     options = StyleOptions(device, backend, precision, arch, max_size, strength, preserve_color)
     check_temporal(temporal)
-    return StreamStylizer(stylizer(style, options), temporal)
+    plan = RegionOptions(region, background_style, feather)
+    return StreamStylizer(stylizer(style, options), temporal, regions(plan, options))
 
 
 def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *, crf: int = 18,
           preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, progress: bool = False,
+          region: str | None = None, background_style: str | None = None, feather: float = DEFAULT_FEATHER,
           **options) -> dict:
     """Stylizes a video file into an H.264 file with the source's audio; `options` are
-    StyleOptions' fields. Returns the job's summary (frames, fps, output, ...). A SIGINT or
-    SIGTERM ends it early with a playable file and `interrupted` set."""
+    StyleOptions' fields, `region`, `background_style` and `feather` RegionOptions'. Returns
+    the job's summary (frames, fps, output, ...). A SIGINT or SIGTERM ends it early with a
+    playable file and `interrupted` set."""
     from stylestream.jobs.video import stylize_video
 
     encoding = check_encoding(crf, preset)
     check_temporal(temporal)
     style_options = StyleOptions(**options)
-    refuse_overwriting_inputs(dst, [src, style])
+    plan = RegionOptions(region, background_style, feather)
+    refuse_overwriting_inputs(dst, [src, style, background_style])
     engine_stylizer = stylizer(style, style_options, throughput=True)
     return stylize_video(str(src), str(dst), engine_stylizer, **encoding, progress=progress,
-                         temporal_strength=temporal)
+                         temporal_strength=temporal, regions=regions(plan, style_options, throughput=True))
 
 
 def images(paths: list[str | Path], output: str | Path | None = None, style: str | None = DEFAULT_STYLE,

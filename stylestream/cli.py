@@ -18,6 +18,7 @@ from stylestream.api import MAX_SIZE_CPU, MAX_SIZE_GPU, MAX_SIZE_IMAGE, MAX_SIZE
 from stylestream.backends.base import DEVICES
 from stylestream.backends.select import BACKENDS, PRECISIONS
 from stylestream.errors import UserError
+from stylestream.regions import DEFAULT_FEATHER, REGIONS
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
 from stylestream.temporal.params import DEFAULT_STRENGTH
 from stylestream.zoo import ARCH_CHOICES
@@ -63,6 +64,26 @@ def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
 
+def _regions(p: argparse.ArgumentParser, mask: bool = False) -> None:
+    p.add_argument("--region", choices=REGIONS,
+                   help="stylize only the person or only the background, the rest stays as it is "
+                        "(default: the whole frame)")
+    p.add_argument("--background-style", metavar="STYLE",
+                   help="a second style (zoo name or model path) for the background; --style paints the person "
+                        "(default: none)")
+    p.add_argument("--feather", type=float, default=DEFAULT_FEATHER, metavar="PX",
+                   help=f"soften the seam between the regions over about PX output pixels (default {DEFAULT_FEATHER:g})")
+    if mask:
+        p.add_argument("--mask", metavar="MASK.png",
+                       help="a picture saying where to stylize: white takes --style, black stays as it is (or takes "
+                            "--background-style); resized to each input (default: none)")
+
+
+def _region_options(args) -> dict:
+    options = {"region": args.region, "background_style": args.background_style, "feather": args.feather}
+    return {**options, "mask": args.mask} if hasattr(args, "mask") else options
+
+
 def installed_commands() -> dict:
     """Subcommands that installed packages add through the `stylestream.commands` entry
     points (the trainers' `train` and `train-gan`): objects with `name`, `help`,
@@ -94,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _encoder_options(v)
     v.add_argument("--no-progress", action="store_true")
     _temporal(v)
+    _regions(v)
     _common(v, CAMERA_AND_VIDEO_SIZE)
 
     w = sub.add_parser("webcam", help="stylize a live camera in a window")
@@ -206,7 +228,7 @@ def cmd_video(args) -> int:
 
     s = api.video(args.input, args.output, args.style, crf=args.crf, preset=args.preset,
                   temporal=_temporal_strength(args), progress=not (args.no_progress or args.json),
-                  **_style_options(args))
+                  **_region_options(args), **_style_options(args))
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
             f"-> {s['output']}")
     if s["interrupted"]:

@@ -13,6 +13,9 @@ CPU's) estimates in the decode thread, beside inference. Bounded queues between 
 keep memory flat: a fast decoder waits for the engine instead of filling RAM. Where the engine
 can take several frames at once (ONNX Runtime on the CPU), the infer stage runs that many
 frames ahead in a small pool, and the blend stage takes them strictly in order.
+
+With regions (regions.py) the person mask is segmented in the decode thread too, a background
+style is inferred beside the main one, and the blend stage ends by composing the two parts.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from stylestream.regions import Regions
 from stylestream.sinks import VideoFileSink
 from stylestream.sources import AudioItem, VideoFileSource, VideoItem
 from stylestream.stylizer import Stylizer
@@ -98,6 +102,8 @@ class InFlight:
     item: VideoItem
     motion: Motion | None = None                    # flow, when it ran in the decode thread
     styled: Future[np.ndarray] | None = None        # infer, when it ran ahead in the pool
+    mask: np.ndarray | None = None                  # the person mask, segmented in the decode thread
+    background: Future[np.ndarray] | None = None    # the background style's infer, ahead in the pool
 
 
 @dataclass
@@ -107,6 +113,7 @@ class VideoJob:
     stylizer: Stylizer
     temporal: Temporal | None = None        # flow and blend stages; None: each frame on its own
     frames_at_once: int = 1                 # how many frames the infer stage may work on at once
+    regions: Regions | None = None          # a style on part of the frame (regions.py); None: all of it
     stop: threading.Event = field(default_factory=threading.Event)
     on_frame: Callable[[int], None] | None = None
     queue_size: int = 8
@@ -156,6 +163,9 @@ class VideoJob:
                 t0 = time.perf_counter()
                 frame.motion = self.temporal.estimate(self.stylizer.prepare(item.image))
                 self.flow_seconds += time.perf_counter() - t0
+            if self.regions is not None:
+                # The mask net (one CPU thread) runs here, beside inference, on any device.
+                frame.mask = self.regions.segment(item.image)
             yield frame
 
     def _stylize(self, items: Iterable):
@@ -172,6 +182,10 @@ class VideoJob:
                 if pool is not None and isinstance(item, InFlight):
                     item.styled = pool.submit(lambda image: self.stylizer.infer(self.stylizer.prepare(image)),
                                               item.item.image)
+                    background = self.regions.background if self.regions is not None else None
+                    if background is not None:
+                        item.background = pool.submit(lambda image: background.infer(background.prepare(image)),
+                                                      item.item.image)
                 pending.append(item)
                 while pending and sum(isinstance(i, InFlight) for i in pending) > max(ahead - 1, 0):
                     yield self._finish(pending.popleft())
@@ -204,6 +218,10 @@ class VideoJob:
             styled = stylizer.infer(stylizer.prepare(image) if source is None else source)
         if temporal is not None:
             styled = temporal.blend(styled, frame.motion)
+        if self.regions is not None:
+            # Composed at the output size: both parts scaled to it first.
+            return self.regions.finish(stylizer.deliver(styled, image), image, frame.mask, frame.motion,
+                                       frame.background.result() if frame.background is not None else None)
         return stylizer.deliver(styled, image, scale_back=False)
 
     def stage_fps(self) -> dict[str, float]:

@@ -11,6 +11,7 @@ import cv2
 from stylestream.errors import UserError
 from stylestream.jobs.progress import progress_bar, signal_name, stop_on_signals
 from stylestream.pipeline import VideoJob
+from stylestream.regions import Regions
 from stylestream.sinks import DEFAULT_PRESET, VideoFileSink, pick_encoder, refuse_overwriting_inputs
 from stylestream.sources import VideoFileSource
 from stylestream.stylizer import Stylizer
@@ -23,8 +24,10 @@ LIGHT_NET_MACS = 40_000
 
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
-                  progress: bool = True, temporal_strength: float | None = DEFAULT_STRENGTH) -> dict:
-    """`temporal_strength` None turns optical-flow temporal consistency off."""
+                  progress: bool = True, temporal_strength: float | None = DEFAULT_STRENGTH,
+                  regions: Regions | None = None) -> dict:
+    """`temporal_strength` None turns optical-flow temporal consistency off (of the masks too);
+    `regions` stylizes part of each frame."""
     dst_path = Path(dst)
     refuse_overwriting_inputs(dst_path, [src, stylizer.engine.path])
     source = VideoFileSource(src)
@@ -49,7 +52,9 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
             # starry, OpenVINO bf16 on 2 cores, `stylestream video --json` 3 times each,
             # interleaved: 43.7 44.3 45.7 FPS with 2 frames in flight, 45.1 47.1 48.1 with 3.
             ahead += 1
-        job = VideoJob(source, sink, stylizer, temporal, frames_at_once=ahead, stop=stop)
+        if regions is not None:
+            regions.start(temporal_strength)
+        job = VideoJob(source, sink, stylizer, temporal, frames_at_once=ahead, stop=stop, regions=regions)
         bar = progress_bar(source.declared_frames, progress)
         job.on_frame = lambda n: bar.update(1)
         # The job's stages already keep the cores busy; OpenCV's own worker threads would only
@@ -78,6 +83,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         "stage_fps": job.stage_fps(), "frames_in_flight": ahead, "width": sink.width, "height": sink.height,
         "audio_streams": len(sink.audio_map), "interrupted": interrupted,
         "temporal": temporal_strength,
+        **({"regions": regions.describe()} if regions is not None else {}),
         "signal": signal_name(caught),
         # Damage is handled as ffmpeg does: corrupt packets are skipped and counted, and the
         # frames that decode are written. A container that promised more frames than it gave
