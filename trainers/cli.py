@@ -1,4 +1,4 @@
-"""The trainers' subcommands of `stylestream`: `train` and `train-gan`.
+"""The trainers' subcommands of `stylestream`: `train`, `train-gan` and `train-arbitrary`.
 
 The stylestream CLI finds them through the `stylestream.commands` entry points
 (pyproject.toml) and never imports the trainers itself. Each is a `Command`: its name, a
@@ -73,6 +73,25 @@ def _train_gan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_arbitrary_arguments(p: argparse.ArgumentParser) -> None:
+    from trainers.arbitrary.config import add_arguments
+    add_arguments(p)
+
+
+def _train_arbitrary(args: argparse.Namespace) -> int:
+    from trainers.arbitrary import train
+    from trainers.arbitrary.config import config_from_args
+
+    result = train(config_from_args(args))
+    last = result["history"][-1] if result["history"] else {}
+    print(f"trained to step {result['steps']} at {result['steps_per_second']:.2f} steps/s; last losses: "
+          + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step"))
+    _print_exports(result)
+    return 0
+
+
 TRAIN = Command("train", "train a fast style-transfer net and export it", _add_train_arguments, _train)
 TRAIN_GAN = Command("train-gan", "train a StyleGAN2 generator on a folder of images and export it",
                     _add_train_gan_arguments, _train_gan)
+TRAIN_ARBITRARY = Command("train-arbitrary", "train the arbitrary-style network (any picture as a style) and export it",
+                          _add_train_arbitrary_arguments, _train_arbitrary)
