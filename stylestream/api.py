@@ -44,7 +44,10 @@ class StyleOptions:
     """How a style model runs: on which device, backend and arithmetic, at what size, and how
     its output is combined with the source. `arch` picks the size of a zoo style (auto: the
     compact net unless on a GPU); `max_size` None: the default of the job and the device.
-    device, backend and precision are checked where they are used (backends.select.choose)."""
+    device, backend and precision are checked where they are used (backends.select.choose).
+    `style_images`: pictures (or folders of them) to take the style from through the
+    arbitrary-style model (stylestream.arbitrary), their codes averaged with the weights `mix`;
+    `strength` then moves the style code rather than blending pixels."""
     device: str = "auto"
     backend: str = "auto"
     precision: str = "auto"
@@ -52,9 +55,13 @@ class StyleOptions:
     max_size: int | None = None
     strength: float = 1.0
     preserve_color: bool = False
+    style_images: tuple[str, ...] = ()
+    mix: tuple[float, ...] | None = None
 
     def __post_init__(self):
         _between("--strength", self.strength, 0, 1)
+        if self.mix is not None and not self.style_images:
+            raise UserError("--mix weighs --style-image pictures: give them")
         if self.arch not in ARCH_CHOICES:
             raise UserError(f"--arch must be one of {', '.join(ARCH_CHOICES)}")
 
@@ -126,17 +133,42 @@ def stylizer(style: str | None, options: StyleOptions, *, throughput: bool = Fal
     from stylestream.zoo import resolve_style
 
     o = options
-    # The zoo's files are .onnx; the device they would run on picks the size of a zoo style.
-    on_gpu = choose(".onnx", o.device, o.backend, o.precision).device == "cuda"
-    path = resolve_style(style, o.arch, on_gpu=on_gpu)
-    engine = open_engine(path, o.device, o.backend, o.precision, throughput=throughput)
+    strength = o.strength
+    if o.style_images:
+        engine = arbitrary_engine(style, o, throughput)
+        strength = 1.0      # it acted on the style code
+    else:
+        # The zoo's files are .onnx; the device they would run on picks the size of a zoo style.
+        on_gpu = choose(".onnx", o.device, o.backend, o.precision).device == "cuda"
+        path = resolve_style(style, o.arch, on_gpu=on_gpu)
+        engine = open_engine(path, o.device, o.backend, o.precision, throughput=throughput)
     if o.max_size is not None and o.max_size < engine.multiple:
         raise UserError(f"--max-size must be at least {engine.multiple}")
     max_size = o.max_size or default_max_size or (MAX_SIZE_GPU if engine.device == "cuda" else MAX_SIZE_CPU)
     if isinstance(engine, TorchEngine):     # frames stay on the device from upload to download
         from stylestream.gpu import TorchStylizer
-        return TorchStylizer(engine, max_size, o.strength, o.preserve_color)
-    return Stylizer(engine, max_size, o.strength, o.preserve_color)
+        return TorchStylizer(engine, max_size, strength, o.preserve_color)
+    return Stylizer(engine, max_size, strength, o.preserve_color)
+
+
+def arbitrary_engine(model: str | None, options: StyleOptions, throughput: bool = False):
+    """The engine that paints `options.style_images` (mixed by `options.mix`) through the
+    arbitrary-style frame net `model` (None or the default zoo style: the installed one)."""
+    from stylestream.arbitrary import ArbitraryModel, open_arbitrary_engine, style_pictures
+    from stylestream.backends import choose, open_engine
+
+    o = options
+    if model == DEFAULT_STYLE:
+        model = None
+    if model is not None and not str(model).lower().endswith(".onnx"):
+        raise UserError("--style-image takes the style from the picture: --style may only name an arbitrary-style "
+                        ".frame.onnx")
+    if choose(".onnx", o.device, o.backend, o.precision).backend not in ("onnxruntime", "openvino"):
+        raise UserError("--style-image runs in ONNX Runtime or OpenVINO (on a GPU: pip install onnxruntime-gpu)")
+    pictures = style_pictures(o.style_images)
+    net = ArbitraryModel(model)
+    return open_arbitrary_engine(net, pictures, o.mix, o.strength,
+                                 lambda path: open_engine(path, o.device, o.backend, o.precision, throughput=throughput))
 
 
 class StreamStylizer:

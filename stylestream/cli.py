@@ -59,8 +59,18 @@ def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
                    help="size of a zoo style: johnson (full net) or compact; auto: compact unless on a GPU")
     p.add_argument("--max-size", type=int, default=None, metavar="N",
                    help=f"stylize at most N px on the longer side, output at source size (default: {max_size_default})")
-    p.add_argument("--strength", type=float, default=1.0, help="0..1: blend the stylized frame with the source")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="0..1: blend the stylized frame with the source; with --style-image, move the style code "
+                        "from the frame's own statistics (0) to the picture's (1) (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the source's colours, stylized luminance")
+    p.add_argument("--style-image", action="append", metavar="PICTURE",
+                   help="take the style from any picture (painting, drawing, texture) through the arbitrary-style "
+                        "model (--style may name its .frame.onnx; default: the installed one); repeat, or give a "
+                        "folder, to mix them with --mix (webcam: to switch with n/p); with image --optimize: the "
+                        "painting to match (default: none)")
+    p.add_argument("--mix", type=float, nargs="+", metavar="W",
+                   help="weights of the --style-image pictures' style codes, one each, or with two pictures the "
+                        "second one's (default: equal weights; webcam without --mix switches between them)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
 
@@ -135,7 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
     i.add_argument("--optimize", action="store_true",
                    help="Gatys et al. optimization against --style-image instead of a trained model (slow)")
-    i.add_argument("--style-image", help="painting to match, with --optimize")
     i.add_argument("--steps", type=int, default=300, help="--optimize: iterations per scale")
     i.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     i.add_argument("--scales", type=float, nargs="+", default=[1.0],
@@ -212,7 +221,8 @@ def _emit(args, summary: dict, human: str) -> None:
 
 def _style_options(args) -> dict:
     return {"device": args.device, "backend": args.backend, "precision": args.precision, "arch": args.arch,
-            "max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color}
+            "max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color,
+            "style_images": tuple(args.style_image or ()), "mix": None if args.mix is None else tuple(args.mix)}
 
 
 def _temporal_strength(args) -> float | None:
@@ -254,7 +264,9 @@ def cmd_image(args) -> int:
     from stylestream import api
 
     if args.optimize:
-        s = api.optimize(args.inputs, args.output, args.style_image, steps=args.steps, optimizer=args.optimizer,
+        if len(args.style_image or ()) > 1:
+            raise UserError("--optimize matches one --style-image")
+        s = api.optimize(args.inputs, args.output, (args.style_image or [None])[0], steps=args.steps, optimizer=args.optimizer,
                          scales=tuple(args.scales), vgg_weights=args.vgg_weights, device=args.device,
                          max_size=args.max_size, strength=args.strength, preserve_color=args.preserve_color)
     else:
