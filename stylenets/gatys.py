@@ -31,7 +31,9 @@ class GatysConfig:
 
 def optimize(content: torch.Tensor, style: torch.Tensor, vgg: VGGFeatures, cfg: GatysConfig,
              on_step=None) -> torch.Tensor:
-    """content, style: 1×3×H×W in [0, 1]. Returns the stylized image at content's size."""
+    """content, style: 1×3×H×W in [0, 1]. Returns the stylized image at content's size.
+    `on_step(step, losses)` counts each scale's steps up to cfg.steps (L-BFGS reports a
+    step again for each loss evaluation of its line search)."""
     if cfg.optimizer not in ("lbfgs", "adam"):
         raise ValueError("optimizer must be 'lbfgs' or 'adam'")
     loss_fn = PerceptualLoss(vgg, style, content_layer=cfg.content_layer,
@@ -63,6 +65,9 @@ def _optimize_at(image: torch.Tensor, content: torch.Tensor, loss_fn: Perceptual
         losses = loss_fn(image, content_features=content_features)
         losses["total"].backward()
         last.update({k: v.item() for k, v in losses.items()})
+        if on_step and cfg.optimizer == "lbfgs":
+            # L-BFGS runs all its iterations inside one step(); its state counts them as they go.
+            on_step(opt.state[image].get("n_iter", 0), last)
         return losses["total"]
 
     if cfg.optimizer == "lbfgs":

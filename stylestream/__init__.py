@@ -9,7 +9,7 @@ The Python API (stylestream.api) is importable from here; it loads on first use,
 
 __version__ = "0.1.0"
 
-_API = ("open", "video", "image", "images", "optimize", "webcam", "generate", "dream", "StyleOptions",
+_API = ("open", "video", "videos", "image", "images", "optimize", "webcam", "generate", "dream", "StyleOptions",
         "StreamStylizer", "UserError")
 __all__ = ["__version__", *_API]
 

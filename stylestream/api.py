@@ -237,6 +237,7 @@ def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *
     StyleOptions' fields, `region`, `background_style` and `feather` RegionOptions'. Returns
     the job's summary (frames, fps, output, ...). A SIGINT or SIGTERM ends it early with a
     playable file and `interrupted` set."""
+    from stylestream.jobs.batch import names_a_folder, video_output_name
     from stylestream.jobs.video import stylize_video
 
     encoding = check_encoding(crf, preset)
@@ -245,19 +246,47 @@ def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *
     plan = RegionOptions(region, background_style, feather)
     refuse_overwriting_inputs(dst, [src, style, background_style])
     engine_stylizer = stylizer(style, style_options, throughput=True)
+    if names_a_folder(dst):     # an existing folder, or a name ending in /: INPUT.STYLE.mp4 in it
+        dst = Path(dst) / video_output_name(Path(src), engine_stylizer.engine.name)
     return stylize_video(str(src), str(dst), engine_stylizer, **encoding, progress=progress,
                          temporal_strength=temporal, regions=regions(plan, style_options, throughput=True))
 
 
-def images(paths: list[str | Path], output: str | Path | None = None, style: str | None = DEFAULT_STYLE,
-           **options) -> dict:
-    """Stylizes pictures; `output` is a file for one, a folder for several, or None (beside
-    each input, named INPUT.STYLE.ext). Returns the summary, `images` listing what was written."""
+def videos(paths: str | Path | list[str | Path], output: str | Path, style: str | None = DEFAULT_STYLE, *,
+           crf: int = 18, preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH,
+           progress: bool = False, region: str | None = None, background_style: str | None = None,
+           feather: float = DEFAULT_FEATHER, **options) -> dict:
+    """A batch of video files, with the options of video(): `paths` is a folder (its videos), a glob pattern
+    ("clips/*.mp4") or a list of files, folders and patterns; each is written as
+    INPUT.STYLE.mp4 (.mkv and .mov keep theirs) into the folder `output` (created). A video
+    that fails is listed in the summary's `failed` ({"input", "error"}) and the rest are still
+    written; `videos` holds each written video's summary, as video() returns it."""
+    from stylestream.jobs.batch import stylize_videos
+
+    encoding = check_encoding(crf, preset)
+    check_temporal(temporal)
+    style_options = StyleOptions(**options)
+    plan = RegionOptions(region, background_style, feather)
+    paths = [paths] if isinstance(paths, (str, Path)) else paths
+    engine_stylizer = stylizer(style, style_options, throughput=True)
+    return stylize_videos([str(p) for p in paths], str(output), engine_stylizer, progress=progress, **encoding,
+                          temporal_strength=temporal, regions=regions(plan, style_options, throughput=True))
+
+
+def images(paths: str | Path | list[str | Path], output: str | Path | None = None,
+           style: str | None = DEFAULT_STYLE, *, progress: bool = False, **options) -> dict:
+    """Stylizes pictures: `paths` is a file, a folder (its pictures), a glob pattern
+    ("photos/*.jpg") or a list of them. One file is a single job: `output` is the file to write
+    (a name without suffix is refused) or a folder, and a failure raises UserError. Anything
+    else is a batch: `output` is a folder (created), a picture that fails is listed in the
+    summary's `failed` ({"input", "error"}) and the rest are still written. `output` None:
+    beside each input, named INPUT.STYLE.ext. Returns the summary, `images` listing what was written."""
     from stylestream.jobs.images import stylize_images
 
     style_options = StyleOptions(**options)
+    paths = [paths] if isinstance(paths, (str, Path)) else paths
     return stylize_images([str(p) for p in paths], None if output is None else str(output),
-                          stylizer(style, style_options, default_max_size=MAX_SIZE_IMAGE))
+                          stylizer(style, style_options, default_max_size=MAX_SIZE_IMAGE), progress=progress)
 
 
 def image(src: str | Path, dst: str | Path | None = None, style: str | None = DEFAULT_STYLE, **options) -> Path:
@@ -265,12 +294,13 @@ def image(src: str | Path, dst: str | Path | None = None, style: str | None = DE
     return Path(images([src], dst, style, **options)["images"][0]["output"])
 
 
-def optimize(paths: list[str | Path], output: str | Path | None, style_image: str | Path | None, *,
+def optimize(paths: str | Path | list[str | Path], output: str | Path | None, style_image: str | Path | None, *,
              steps: int = 300, optimizer: str = "lbfgs", scales: tuple[float, ...] = (1.0,),
              vgg_weights: str | None = None, device: str = "auto", max_size: int | None = None,
-             strength: float = 1.0, preserve_color: bool = False) -> dict:
+             strength: float = 1.0, preserve_color: bool = False, progress: bool = False) -> dict:
     """Gatys et al.'s optimization of each picture against the painting `style_image`, with no
-    trained model (slow; needs PyTorch and VGG16 weights)."""
+    trained model (slow; needs PyTorch and VGG16 weights). `paths` and `output` as for images();
+    `progress`: a bar over the optimization steps of all the pictures."""
     from stylestream.jobs.images import optimize_images
 
     if not style_image:
@@ -282,10 +312,11 @@ def optimize(paths: list[str | Path], output: str | Path | None, style_image: st
     if not scales or any(s <= 0 for s in scales):
         raise UserError("--scales must be positive")
     _between("--strength", strength, 0, 1)
+    paths = [paths] if isinstance(paths, (str, Path)) else paths
     return optimize_images([str(p) for p in paths], None if output is None else str(output), str(style_image),
                            max_size=max_size or MAX_SIZE_OPTIMIZE, steps=steps, optimizer=optimizer,
                            scales=tuple(scales), vgg_weights=vgg_weights, device=device, strength=strength,
-                           keep_color=preserve_color)
+                           keep_color=preserve_color, progress=progress)
 
 
 def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | Path | None = None,

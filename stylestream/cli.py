@@ -118,12 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"stylestream {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    v = sub.add_parser("video", help="stylize a video file (audio copied)")
-    v.add_argument("input")
-    v.add_argument("output")
+    v = sub.add_parser("video", help="stylize video files (audio copied)")
+    v.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="a video file; or several, folders or quoted glob patterns ('clips/*.mp4') for a batch")
+    v.add_argument("output", metavar="OUTPUT",
+                   help="the output file (.mp4, .mkv or .mov), or a folder (created for a batch), where each "
+                        "input is written as INPUT.STYLE.mp4")
     v.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
     _encoder_options(v)
-    v.add_argument("--no-progress", action="store_true")
+    v.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (also: STYLESTREAM_NO_PROGRESS=1)")
     _temporal(v)
     _regions(v)
     _common(v, CAMERA_AND_VIDEO_SIZE)
@@ -140,8 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(w, CAMERA_AND_VIDEO_SIZE)
 
     i = sub.add_parser("image", help="stylize images")
-    i.add_argument("inputs", nargs="+")
-    i.add_argument("-o", "--output", help="output file, or folder for several inputs (default: beside each input)")
+    i.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="an image file; or several, folders or quoted glob patterns ('photos/*.jpg') for a batch")
+    i.add_argument("-o", "--output",
+                   help="the output file for one image (its suffix says the type), or a folder (created for a "
+                        "batch; end a new one with /) for INPUT.STYLE.ext files (default: beside each input)")
+    i.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (also: STYLESTREAM_NO_PROGRESS=1)")
     i.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
     i.add_argument("--optimize", action="store_true",
                    help="Gatys et al. optimization against --style-image instead of a trained model (slow)")
@@ -236,9 +245,21 @@ def _exit_status(summary: dict) -> int:
 def cmd_video(args) -> int:
     from stylestream import api
 
-    s = api.video(args.input, args.output, args.style, crf=args.crf, preset=args.preset,
-                  temporal=_temporal_strength(args), progress=not (args.no_progress or args.json),
-                  **_region_options(args), **_style_options(args))
+    from stylestream.jobs.batch import is_batch
+
+    job = dict(crf=args.crf, preset=args.preset, temporal=_temporal_strength(args),
+               progress=not (args.no_progress or args.json), **_region_options(args), **_style_options(args))
+    if is_batch(args.inputs):
+        s = api.videos(args.inputs, args.output, args.style, **job)
+        lines = [f"{v['input']} -> {v['output']} ({v['frames']} frames, {v['fps']:.1f} FPS)" for v in s["videos"]]
+        if s["interrupted"]:
+            lines.append(f"interrupted by {s['signal']}: the last video saved as far as it got")
+        for v in s["videos"]:
+            if "damaged" in v:
+                print(f"stylestream: warning: {v['input']}: {v['damaged']}", file=sys.stderr)
+        _emit(args, s, "\n".join(lines))
+        return _report_failures(s, s["videos"], "videos") or _exit_status(s)
+    s = api.video(args.inputs[0], args.output, args.style, **job)
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
             f"-> {s['output']}")
     if s["interrupted"]:
@@ -268,11 +289,25 @@ def cmd_image(args) -> int:
             raise UserError("--optimize matches one --style-image")
         s = api.optimize(args.inputs, args.output, (args.style_image or [None])[0], steps=args.steps, optimizer=args.optimizer,
                          scales=tuple(args.scales), vgg_weights=args.vgg_weights, device=args.device,
-                         max_size=args.max_size, strength=args.strength, preserve_color=args.preserve_color)
+                         max_size=args.max_size, strength=args.strength, preserve_color=args.preserve_color,
+                         progress=not (args.no_progress or args.json))
     else:
-        s = api.images(args.inputs, args.output, args.style, **_style_options(args))
+        s = api.images(args.inputs, args.output, args.style, progress=not (args.no_progress or args.json),
+                       **_style_options(args))
     _emit(args, s, "\n".join(f"{r['input']} -> {r['output']}" for r in s["images"]))
-    return _exit_status(s)
+    return _report_failures(s, s["images"], "images") or _exit_status(s)
+
+
+def _report_failures(summary: dict, written: list, kind: str) -> int:
+    """A batch's failures on stderr, one line each and a count; exit status 2 if there were any."""
+    failed = summary.get("failed") or []
+    for f in failed:
+        print(f"stylestream: error: {f['error']}", file=sys.stderr)
+    if not failed:
+        return 0
+    print(f"stylestream: {len(failed)} of {len(failed) + len(written)} {kind} failed (above); "
+          f"{len(written)} written", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def cmd_info(args) -> int:

@@ -25,6 +25,10 @@ from stylestream.errors import UserError
 from stylestream.sinks import check_writable, write_file_atomically
 
 DEFAULT_MAX_PIXELS = 100_000_000
+# Formats a stylized picture is written in when its input was one (others become PNG), and
+# those a folder given as input contributes.
+WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+READABLE_SUFFIXES = (*WRITABLE_SUFFIXES, ".gif", ".pbm", ".pgm", ".ppm", ".pnm", ".jp2", ".avif")
 
 
 def max_image_pixels() -> int:

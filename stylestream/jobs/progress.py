@@ -39,8 +39,9 @@ def signal_name(caught: list[int]) -> str | None:
     return signal.Signals(caught[0]).name if caught else None
 
 
-def progress_bar(total: int | None, enabled: bool):
+def progress_bar(total: int | None, enabled: bool, unit: str = "frame"):
+    """A tqdm bar on stderr, off when not `enabled` or STYLESTREAM_NO_PROGRESS=1."""
     from tqdm import tqdm
 
-    return tqdm(total=total or None, unit="frame", dynamic_ncols=True, mininterval=0.5,
+    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, mininterval=0.5,
                 disable=not enabled or os.environ.get("STYLESTREAM_NO_PROGRESS") == "1", leave=False)

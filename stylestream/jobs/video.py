@@ -25,9 +25,10 @@ LIGHT_NET_MACS = 40_000
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
                   progress: bool = True, temporal_strength: float | None = DEFAULT_STRENGTH,
-                  regions: Regions | None = None) -> dict:
+                  regions: Regions | None = None, bar=None) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off (of the masks too);
-    `regions` stylizes part of each frame."""
+    `regions` stylizes part of each frame. `bar`: a progress bar over a batch to count the
+    frames into, left open; None: this video's own (if `progress`)."""
     dst_path = Path(dst)
     refuse_overwriting_inputs(dst_path, [src, stylizer.engine.path])
     source = VideoFileSource(src)
@@ -55,7 +56,9 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         if regions is not None:
             regions.start(temporal_strength)
         job = VideoJob(source, sink, stylizer, temporal, frames_at_once=ahead, stop=stop, regions=regions)
-        bar = progress_bar(source.declared_frames, progress)
+        own_bar = bar is None
+        if own_bar:
+            bar = progress_bar(source.declared_frames, progress)
         job.on_frame = lambda n: bar.update(1)
         # The job's stages already keep the cores busy; OpenCV's own worker threads would only
         # contend with them, and they make DIS flow (so the blended video) differ run to run.
@@ -72,7 +75,8 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
             raise
         finally:
             cv2.setNumThreads(cv_threads)
-            bar.close()
+            if own_bar:
+                bar.close()
             source.close()
     seconds = time.perf_counter() - start
     summary = {
