@@ -274,19 +274,26 @@ def videos(paths: str | Path | list[str | Path], output: str | Path, style: str 
 
 
 def images(paths: str | Path | list[str | Path], output: str | Path | None = None,
-           style: str | None = DEFAULT_STYLE, *, progress: bool = False, **options) -> dict:
+           style: str | None = DEFAULT_STYLE, *, progress: bool = False,
+           region: str | None = None, background_style: str | None = None, feather: float = DEFAULT_FEATHER,
+           mask: str | Path | None = None, **options) -> dict:
     """Stylizes pictures: `paths` is a file, a folder (its pictures), a glob pattern
     ("photos/*.jpg") or a list of them. One file is a single job: `output` is the file to write
     (a name without suffix is refused) or a folder, and a failure raises UserError. Anything
     else is a batch: `output` is a folder (created), a picture that fails is listed in the
     summary's `failed` ({"input", "error"}) and the rest are still written. `output` None:
-    beside each input, named INPUT.STYLE.ext. Returns the summary, `images` listing what was written."""
+    beside each input, named INPUT.STYLE.ext. `region`, `background_style`, `feather`, `mask`: see
+    RegionOptions (a mask of another size is resized to each picture). Returns the summary,
+    `images` listing what was written."""
     from stylestream.jobs.images import stylize_images
 
     style_options = StyleOptions(**options)
+    plan = RegionOptions(region, background_style, feather, mask)
     paths = [paths] if isinstance(paths, (str, Path)) else paths
     return stylize_images([str(p) for p in paths], None if output is None else str(output),
-                          stylizer(style, style_options, default_max_size=MAX_SIZE_IMAGE), progress=progress)
+                          stylizer(style, style_options, default_max_size=MAX_SIZE_IMAGE),
+                          regions(plan, style_options, default_max_size=MAX_SIZE_IMAGE),
+                          others=[p for p in (mask, background_style) if p is not None], progress=progress)
 
 
 def image(src: str | Path, dst: str | Path | None = None, style: str | None = DEFAULT_STYLE, **options) -> Path:

@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--scales", type=float, nargs="+", default=[1.0],
                    help="--optimize: coarse-to-fine scales, e.g. 0.5 1.0")
     i.add_argument("--vgg-weights", help="--optimize: local VGG16 weights")
+    _regions(i, mask=True)
     _common(i, f"{MAX_SIZE_IMAGE}; {MAX_SIZE_OPTIMIZE} with --optimize")
 
     n = sub.add_parser("info", help="versions, devices, zoo models")
@@ -284,7 +285,10 @@ def cmd_webcam(args) -> int:
 def cmd_image(args) -> int:
     from stylestream import api
 
+    regions = _region_options(args)
     if args.optimize:
+        if args.region or args.background_style or args.mask:
+            raise UserError("--region, --background-style and --mask work with style models, not --optimize")
         if len(args.style_image or ()) > 1:
             raise UserError("--optimize matches one --style-image")
         s = api.optimize(args.inputs, args.output, (args.style_image or [None])[0], steps=args.steps, optimizer=args.optimizer,
@@ -293,7 +297,7 @@ def cmd_image(args) -> int:
                          progress=not (args.no_progress or args.json))
     else:
         s = api.images(args.inputs, args.output, args.style, progress=not (args.no_progress or args.json),
-                       **_style_options(args))
+                       **regions, **_style_options(args))
     _emit(args, s, "\n".join(f"{r['input']} -> {r['output']}" for r in s["images"]))
     return _report_failures(s, s["images"], "images") or _exit_status(s)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 class ServiceOptions:
     """What every trainer takes from trainers.services: precision, devices, seeds,
     checkpoints and resume, samples, VGG weights, export."""
-    precision: str = "bf16"
+    precision: str = "auto"
     device: str = "auto"
     seed: int = 0
     checkpoint_every: int = 200
@@ -29,7 +29,9 @@ class ServiceOptions:
 
 
 def add_service_arguments(p: argparse.ArgumentParser, d: ServiceOptions) -> None:
-    p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default=d.precision)
+    p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default=d.precision,
+                   help="autocast precision; auto is bf16 where the device computes it natively "
+                        "(CUDA, CPUs with AVX-512 BF16 or AMX), fp32 on other CPUs, where bf16 is emulated and slow")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)

@@ -76,8 +76,28 @@ def run_training(device: str, body: Callable[[Runtime], T]) -> T:
         teardown_runtime(rt)
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX). Without it oneDNN emulates
+    bf16, and a training step takes several times longer than in fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """'auto' is bf16 where the device computes it natively (CUDA that supports it, CPUs with
+    AVX-512 BF16 or AMX), fp16 on older CUDA devices and fp32 on other CPUs."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if native_cpu_bf16() else "fp32"
+
+
 def autocast(device: torch.device, precision: str):
-    """`precision`: 'bf16', 'fp16' or 'fp32'. CPU supports bf16 only; fp16 there falls back to fp32."""
+    """`precision`: 'auto', 'bf16', 'fp16' or 'fp32'. CPU supports bf16 only; fp16 there falls back to fp32."""
+    precision = resolve_precision(device, precision)
     if precision == "fp32" or (device.type == "cpu" and precision != "bf16"):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -86,6 +106,7 @@ def autocast(device: torch.device, precision: str):
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     """Loss scaling for fp16 on CUDA, whose small gradients underflow; a no-op otherwise."""
+    precision = resolve_precision(device, precision)
     return torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and precision == "fp16")
 
 
