@@ -226,3 +226,83 @@ def test_bad_region_options_fail_with_one_line(tmp_path, args, needle):
     out = tmp_path / "out.mp4"
     assert_clean_error(run_cli("video", clip, out, "--style", STYLE, *args), needle)
     assert not out.exists()
+
+
+# -- images and --mask ----------------------------------------------------------------------------
+
+def write_png(path, rgb: np.ndarray):
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb)
+    return path
+
+
+def half_mask(height: int, width: int) -> np.ndarray:
+    mask = np.zeros((height, width), np.uint8)
+    mask[:, : width // 2] = 255
+    return mask
+
+
+def read_rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("suffix,tolerance", [(".png", 0), (".jpg", 4)])
+def test_known_mask_keeps_the_source_outside_and_the_style_inside(tmp_path, suffix, tolerance):
+    photo = gradient(64, 96)
+    src = write_png(tmp_path / "photo.png", photo)
+    # A mask of another size (half) is resized to the picture.
+    for name, mask in (("full", half_mask(64, 96)), ("half", half_mask(32, 48))):
+        mask_path = write_png(tmp_path / f"{name}.png", mask)
+        out, plain = tmp_path / f"out_{name}{suffix}", tmp_path / f"plain{suffix}"
+        proc = run_cli("image", src, "-o", out, "--style", STYLE, "--mask", mask_path, "--feather", "2", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["regions"]["mask"] == "file"
+        assert run_cli("image", src, "-o", plain, "--style", STYLE).returncode == 0
+        got, styled = read_rgb(out).astype(int), read_rgb(plain).astype(int)
+        # σ = 1 px: 3 px past the seam the weight is exactly 0 (right) or 1 (left).
+        outside, inside = (slice(None), slice(52, None)), (slice(None), slice(None, 44))
+        if tolerance == 0:
+            assert np.array_equal(got[outside], photo[outside])
+            assert np.array_equal(got[inside], styled[inside])
+        else:   # JPEG: within the encoder's error
+            assert np.abs(got[outside] - photo[outside]).mean() < tolerance
+            assert np.abs(got[inside] - styled[inside]).mean() < tolerance
+        assert np.abs(styled[outside] - photo[outside]).mean() > 10      # the style does change it
+
+
+def test_image_background_style_and_region(tmp_path):
+    src = write_png(tmp_path / "photo.png", gradient(64, 96))
+    mask = write_png(tmp_path / "mask.png", half_mask(64, 96))
+    two = tmp_path / "two.png"
+    assert run_cli("image", src, "-o", two, "--style", STYLE, "--mask", mask, "--background-style", OTHER_STYLE,
+                   "--feather", "0").returncode == 0
+    other = tmp_path / "other.png"
+    assert run_cli("image", src, "-o", other, "--style", OTHER_STYLE).returncode == 0
+    assert np.array_equal(read_rgb(two)[:, 60:], read_rgb(other)[:, 60:])
+    # No person in the gradient: --region person leaves it as it is.
+    person = tmp_path / "person.png"
+    proc = run_cli("image", write_png(tmp_path / "scene.png", smooth_scene(0)), "-o", person, "--style", STYLE,
+                   "--region", "person", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(read_rgb(person), smooth_scene(0))
+    assert json.loads(proc.stdout)["regions"]["segmentation"]["model"] == "selfie_segmentation_landscape"
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda d: d / "absent.png", "not found"),
+    (lambda d: (d / "notes.png").write_text("not a picture") and d / "notes.png", "not a readable image"),
+    (lambda d: (d / "empty.png").write_bytes(b"") or d / "empty.png", "empty"),
+])
+def test_bad_mask_files_fail_with_one_line(tmp_path, make, needle):
+    src = write_png(tmp_path / "photo.png", gradient(32, 48))
+    out = tmp_path / "out.png"
+    assert_clean_error(run_cli("image", src, "-o", out, "--style", STYLE, "--mask", make(tmp_path)), needle)
+    assert not out.exists()
+
+
+def test_mask_with_region_or_optimize_is_refused(tmp_path):
+    src = write_png(tmp_path / "photo.png", gradient(32, 48))
+    mask = write_png(tmp_path / "mask.png", half_mask(32, 48))
+    assert_clean_error(run_cli("image", src, "--style", STYLE, "--mask", mask, "--region", "person"), "exclude")
+    assert_clean_error(run_cli("image", src, "--optimize", "--style-image", src, "--mask", mask), "--optimize")
+    # The mask is an input: an output may not overwrite it.
+    assert_clean_error(run_cli("image", src, "-o", mask, "--style", STYLE, "--mask", mask))
