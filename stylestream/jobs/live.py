@@ -21,6 +21,7 @@ import numpy as np
 
 from stylestream.imagefile import write_snapshot
 from stylestream.jobs.progress import signal_name, stop_on_signals
+from stylestream.regions import Regions
 from stylestream.sinks import DEFAULT_PRESET, VideoFileSink, WindowSink
 from stylestream.stylizer import Stylizer
 from stylestream.temporal import Temporal
@@ -210,22 +211,37 @@ class LiveStylizer:
     """Frames of one stream stylized one at a time, each blended with the previous output
     where the optical flow is reliable (temporal consistency), through the stylizer's stages:
     flow (in `flow_pool`, beside inference, where the temporal method allows it), infer,
-    blend, deliver. `enabled` turns consistency off and on; `reset()` starts a new history
+    blend, deliver; with `regions`, the person mask (in `flow_pool` too) and the composition.
+    `enabled` turns consistency off and on (of the masks too); `reset()` starts a new history
     (a cut, another style)."""
 
-    def __init__(self, stylizer: Stylizer, temporal: Temporal, enabled: bool = True, flow_pool=None):
+    def __init__(self, stylizer: Stylizer, temporal: Temporal, enabled: bool = True, flow_pool=None,
+                 regions: Regions | None = None):
         self.stylizer, self.temporal, self.enabled, self.flow_pool = stylizer, temporal, enabled, flow_pool
+        self.regions = regions
 
     def reset(self) -> None:
         self.temporal.reset()
+        if self.regions is not None:
+            self.regions.reset()
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        stylizer, temporal = self.stylizer, self.temporal
+        stylizer, temporal, regions = self.stylizer, self.temporal, self.regions
         source = stylizer.prepare(frame)
-        if not self.enabled:
-            return stylizer.deliver(stylizer.infer(source), frame)
         concurrent = temporal.concurrent and self.flow_pool is not None
-        motion = self.flow_pool.submit(temporal.estimate, source) if concurrent else temporal.estimate(source)
+        motion = None
+        if self.enabled:
+            motion = self.flow_pool.submit(temporal.estimate, source) if concurrent else temporal.estimate(source)
+        # The person mask, like the flow, is made beside inference where a pool is given.
+        mask = None
+        if regions is not None:
+            mask = self.flow_pool.submit(regions.segment, frame) if self.flow_pool is not None \
+                else regions.segment(frame)
         styled = stylizer.infer(source)
-        motion = motion.result() if concurrent else motion
-        return stylizer.deliver(temporal.blend(styled, motion), frame)
+        if self.enabled:
+            motion = motion.result() if concurrent else motion
+            styled = temporal.blend(styled, motion)
+        out = stylizer.deliver(styled, frame)
+        if regions is None:
+            return out
+        return regions.finish(out, frame, mask.result() if self.flow_pool is not None else mask, motion)
