@@ -244,7 +244,7 @@ def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *
     check_temporal(temporal)
     style_options = StyleOptions(**options)
     plan = RegionOptions(region, background_style, feather)
-    refuse_overwriting_inputs(dst, [src, style, background_style])
+    refuse_overwriting_inputs(dst, [src, style, background_style, *style_options.style_images])
     engine_stylizer = stylizer(style, style_options, throughput=True)
     if names_a_folder(dst):     # an existing folder, or a name ending in /: INPUT.STYLE.mp4 in it
         dst = Path(dst) / video_output_name(Path(src), engine_stylizer.engine.name)

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from stylenets.metadata import GENERATOR_KIND, STYLE_KIND
+from stylenets.metadata import ARBITRARY_ENCODER_KIND, ARBITRARY_FRAME_KIND, GENERATOR_KIND, STYLE_KIND
 from stylestream.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_SUFFIXES = (".onnx", ".pt", ".pth", ".torchscript")
-KIND_NAMES = {STYLE_KIND: "a style model", GENERATOR_KIND: "a generator"}
-KIND_USES = {STYLE_KIND: "stylestream video, webcam or image", GENERATOR_KIND: "stylestream generate or dream"}
+KIND_NAMES = {STYLE_KIND: "a style model", GENERATOR_KIND: "a generator",
+              ARBITRARY_FRAME_KIND: "an arbitrary-style frame net", ARBITRARY_ENCODER_KIND: "an arbitrary-style encoder"}
+KIND_USES = {STYLE_KIND: "stylestream video, webcam or image", GENERATOR_KIND: "stylestream generate or dream",
+             ARBITRARY_FRAME_KIND: "--style-image PICTURE", ARBITRARY_ENCODER_KIND: "--style-image PICTURE, giving "
+             "its .frame.onnx as --style"}
 
 
 class Engine:

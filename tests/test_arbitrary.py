@@ -1,0 +1,210 @@
+"""Any picture as a style: a tiny arbitrary-style net trained here for a few steps, exported,
+and run by `image`, `video` and `webcam` with --style-image."""
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SHARED, VGG_WEIGHTS, assert_clean_error, make_clip, needs_vgg, run_cli, write_photos
+
+pytestmark = needs_vgg
+
+
+def _style_pictures(folder: Path) -> Path:
+    """Three small pictures with different palettes and strokes."""
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i, tint in enumerate([(255, 60, 20), (20, 200, 255), (240, 240, 40)]):
+        noise = rng.random((40, 56, 1)) * np.array(tint)
+        stripes = (np.sin(np.arange(56) / (2 + i))[None, :, None] * 60)
+        cv2.imwrite(str(folder / f"s{i}.png"), np.clip(noise + stripes, 0, 255).astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from trainers.arbitrary import train
+    from trainers.arbitrary.config import ArbitraryConfig
+
+    root = tmp_path_factory.mktemp("arbitrary")
+    photos = root / "photos"
+    photos.mkdir()
+    write_photos(photos, count=4)
+    styles = _style_pictures(root / "styles")
+    cfg = ArbitraryConfig(data=[str(photos)], styles=[str(styles)], out=str(root / "tiny"), size=32, style_size=32,
+                          steps=3, batch=2, width=8, enc_blocks=1, dec_blocks=1, hidden=16, precision="fp32",
+                          vgg_weights=str(VGG_WEIGHTS), checkpoint_every=1000, sample_every=1000, device="cpu")
+    result = train(cfg)
+    shutil.copy(cfg.run_dir / "checkpoint.pt", root / "exported.pt")     # a test below trains on from it
+    return {"cfg": cfg, "result": result, "frame": root / "tiny.frame.onnx", "encoder": root / "tiny.encoder.onnx",
+            "styles": sorted(styles.iterdir()), "style_dir": styles, "root": root}
+
+
+def test_training_exports_both_parts_and_resumes(trained):
+    from dataclasses import replace
+
+    from stylenets.metadata import ARBITRARY_ENCODER_KIND, ARBITRARY_FRAME_KIND, read_metadata
+    from trainers.arbitrary import train
+
+    assert trained["result"]["steps"] == 3
+    assert all(np.isfinite(v) for k, v in trained["result"]["history"][-1].items())
+    frame, encoder = read_metadata(trained["frame"]), read_metadata(trained["encoder"])
+    assert frame["kind"] == ARBITRARY_FRAME_KIND and encoder["kind"] == ARBITRARY_ENCODER_KIND
+    assert frame["style_encoder"] == trained["encoder"].name and frame["style_size"] == "32"
+    assert all(d < 1e-3 for _, d in trained["result"]["exports"].values())
+    more = train(replace(trained["cfg"], steps=4, resume=True, export=False))
+    assert more["steps"] == 4 and len(more["history"]) == 1
+
+
+def test_holdout_pictures_and_test_folders_are_refused(tmp_path):
+    from trainers.arbitrary.data import holdout, training_pictures
+
+    held = holdout()
+    assert len(held) >= 12
+    name = next(iter(held))
+    folder = tmp_path / "styles"
+    _style_pictures(folder)
+    shutil.copy(folder / "s0.png", folder / name)    # a held-out name
+    keep, refused = training_pictures([str(folder)])
+    assert [p.name for p in refused] == [name] and len(keep) == 3
+    candy = SHARED / "styles" / "candy.jpg"
+    if candy.is_file():                                # held-out content under another name
+        shutil.copy(candy, folder / "renamed.jpg")
+        assert "renamed.jpg" in [p.name for p in training_pictures([str(folder)])[1]]
+    test_folder = tmp_path / "test"
+    shutil.copytree(folder, test_folder)
+    with pytest.raises(ValueError, match="test folder"):
+        training_pictures([str(test_folder)])
+
+
+def _image(trained, tmp_path, name, *extra) -> tuple[np.ndarray, dict]:
+    import cv2
+
+    photo = tmp_path / "photo.png"
+    if not photo.exists():
+        write_photos(tmp_path, count=1, height=40, width=52)
+        (tmp_path / "p0.png").rename(photo)
+    out = tmp_path / f"{name}.png"
+    proc = run_cli("image", photo, "-o", out, "--style", trained["frame"], "--json", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return cv2.imread(str(out)), json.loads(proc.stdout)
+
+
+def test_image_with_a_style_picture(trained, tmp_path):
+    a, summary = _image(trained, tmp_path, "a", "--style-image", trained["styles"][0])
+    b, _ = _image(trained, tmp_path, "b", "--style-image", trained["styles"][1])
+    assert summary["style"] == trained["styles"][0].stem
+    assert a.shape == (40, 52, 3) and np.abs(a.astype(int) - b.astype(int)).max() > 0
+
+
+def test_mix_of_two_styles_is_each_style_at_the_ends(trained, tmp_path):
+    s0, s1 = trained["styles"][:2]
+    a, _ = _image(trained, tmp_path, "a", "--style-image", s0)
+    b, _ = _image(trained, tmp_path, "b", "--style-image", s1)
+    start, _ = _image(trained, tmp_path, "m0", "--style-image", s0, "--style-image", s1, "--mix", "0")
+    end, _ = _image(trained, tmp_path, "m1", "--style-image", s0, "--style-image", s1, "--mix", "1")
+    half, _ = _image(trained, tmp_path, "mh", "--style-image", s0, "--style-image", s1, "--mix", "0.5", "0.5")
+    assert np.array_equal(start, a) and np.array_equal(end, b)
+    assert not np.array_equal(half, a) and not np.array_equal(half, b)
+
+
+def test_strength_zero_is_the_frames_own_statistics(trained, tmp_path):
+    """At strength 0 the style code is the frame's own: the style picture no longer matters."""
+    s0, s1 = trained["styles"][:2]
+    a, _ = _image(trained, tmp_path, "a", "--style-image", s0, "--strength", "0")
+    b, _ = _image(trained, tmp_path, "b", "--style-image", s1, "--strength", "0")
+    assert np.array_equal(a, b)
+    c, _ = _image(trained, tmp_path, "c", "--style-image", s0, "--strength", "0.5")
+    assert not np.array_equal(a, c)
+
+
+def test_strength_zero_matches_the_pytorch_net(trained, tmp_path):
+    """The runtime's result at strength 0 is the trained net's on the frame's own code (any code given)."""
+    import cv2
+    import torch
+
+    from stylenets.arbitrary import build
+    from stylenets.checkpoints import load_state
+
+    state = load_state(trained["root"] / "exported.pt")
+    net = build(state["extra"]["model_config"]).eval()
+    net.load_state_dict(state["state/model"])
+    a, _ = _image(trained, tmp_path, "a", "--style-image", trained["styles"][0], "--strength", "0",
+                  "--backend", "onnxruntime")
+    rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "photo.png")), cv2.COLOR_BGR2RGB)
+    photo = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        ref = net(photo, torch.zeros(1, net.code_size) + 1, 0.0)[0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(cv2.cvtColor(a, cv2.COLOR_BGR2RGB).astype(float) - ref).max() <= 1.5
+
+
+def test_video_with_a_style_picture_and_temporal_consistency(trained, tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=8)
+    out = tmp_path / "out.mp4"
+    proc = run_cli("video", clip, out, "--style", trained["frame"], "--style-image", trained["styles"][0],
+                   "--temporal-strength", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["frames"] == 8 and summary["style"] == trained["styles"][0].stem and out.stat().st_size > 0
+
+
+def _png_claiming(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width×height, with no pixels behind it."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)))
+    return path
+
+
+def test_bad_style_pictures_are_one_line_and_exit_2(trained, tmp_path):
+    import cv2
+
+    write_photos(tmp_path, count=1)
+    photo = tmp_path / "p0.png"
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    huge = _png_claiming(tmp_path / "huge.png", 40000, 40000)
+    cases = {tmp_path / "missing.jpg": "not found", corrupt: "not a readable image", tiny: "too small",
+             huge: "pixel limit", tmp_path / "p0.png": None}
+    for picture, needle in cases.items():
+        proc = run_cli("image", photo, "-o", tmp_path / "out.png", "--style", trained["frame"],
+                       "--style-image", picture)
+        if needle is None:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            assert_clean_error(proc, needle)
+    assert_clean_error(run_cli("video", tmp_path / "none.mp4", tmp_path / "o.mp4", "--style", trained["frame"],
+                               "--style-image", corrupt), "")
+
+
+def test_option_mistakes_are_one_line(trained, tmp_path):
+    write_photos(tmp_path, count=1)
+    photo, out = tmp_path / "p0.png", tmp_path / "o.png"
+    s0, s1 = trained["styles"][:2]
+    assert_clean_error(run_cli("image", photo, "-o", out, "--mix", "0.5"), "--mix")
+    assert_clean_error(run_cli("image", photo, "-o", out, "--style", trained["frame"], "--style-image", s0,
+                               "--style-image", s1, "--mix", "0.2", "0.3", "0.5"), "--mix")
+    assert_clean_error(run_cli("image", photo, "-o", out, "--style", "candy", "--style-image", s0), "--style")
+    assert_clean_error(run_cli("image", photo, "-o", out, "--style", trained["frame"]), "--style-image")
+    assert_clean_error(run_cli("image", photo, "-o", out, "--style", trained["encoder"], "--style-image", s0),
+                       "frame net")
+
+
+def test_without_an_installed_model_says_how_to_get_one(tmp_path):
+    from stylestream.arbitrary import DEFAULT_MODEL
+
+    if DEFAULT_MODEL.is_file():
+        pytest.skip("an arbitrary-style model is installed")
+    write_photos(tmp_path, count=1)
+    assert_clean_error(run_cli("image", tmp_path / "p0.png", "-o", tmp_path / "o.png", "--style-image",
+                               tmp_path / "p0.png"), "no arbitrary-style model is installed")
