@@ -328,24 +328,41 @@ def optimize(paths: str | Path | list[str | Path], output: str | Path | None, st
 
 def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | Path | None = None,
            window: bool = True, capture_width: int | None = 640, seconds: float | None = None, crf: int = 18,
-           preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, **options) -> dict:
-    """A live camera (an index, /dev/videoN, a stream URL or a video file played as one)
-    through one or more styles, to a window (keys: q quit, space pause, s snapshot, n/p
-    style, t temporal consistency) and/or a recording."""
-    from stylestream.jobs.camera import run_camera
+           preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, loop: bool = False,
+           serve: str | None = None, serve_public: bool = False, **options) -> dict:
+    """A live camera (an index, /dev/videoN, a stream URL or a video file played as one;
+    `loop` plays a file again and again) through one or more styles, to a window (keys: q
+    quit, space pause, s snapshot, n/p style, t temporal consistency), a recording and/or
+    a page served at `serve` ("HOST:PORT"; a host other than this computer's loopback needs
+    `serve_public`) with the live stream and its controls."""
+    from stylestream.jobs.camera import LiveControls, LiveSettings, StyleBank, run_camera
+    from stylestream.zoo import zoo_models
 
     encoding = check_encoding(crf, preset)
     check_temporal(temporal)
-    if not window and not record and seconds is None:
-        raise UserError("--no-window needs --record or --seconds: nothing would be shown or saved, "
+    if not window and not record and seconds is None and not serve:
+        raise UserError("--no-window needs --record, --serve or --seconds: nothing would be shown or saved, "
                         "and nothing would end the run but Ctrl-C")
+    address = None
+    if serve:
+        from stylestream.jobs.serve import parse_address
+        address = parse_address(serve, serve_public)
     style_options = StyleOptions(**options)
-    styles = list(styles or [None])
+    styles = list(styles or [DEFAULT_STYLE])
     if record:
         refuse_overwriting_inputs(record, [camera, *styles])
-    stylizers = [stylizer(s, style_options) for s in styles]
-    return run_camera(str(camera), stylizers, record=None if record is None else str(record), window=window,
-                      capture_width=capture_width, **encoding, max_seconds=seconds, temporal_strength=temporal)
+    bank = StyleBank({s: stylizer(s, style_options) for s in styles},
+                     lambda name: stylizer(name, style_options), more=list(zoo_models()))
+    controls = LiveControls(bank, LiveSettings(styles[0], style_options.strength, style_options.preserve_color,
+                                               temporal is not None))
+    serve_output = None
+    if address:
+        from stylestream.jobs.serve import StudioServer
+        serve_output = lambda controls, status: StudioServer(address, controls, status)  # noqa: E731
+    return run_camera(str(camera), controls, record=None if record is None else str(record), window=window,
+                      capture_width=capture_width, **encoding, max_seconds=seconds,
+                      temporal_strength=DEFAULT_STRENGTH if temporal is None else temporal, loop=loop,
+                      serve=serve_output)
 
 
 def _generator(path: str | Path, trunc: float, noise: str, device: str):

@@ -134,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("webcam", help="stylize a live camera in a window")
     w.add_argument("--style", action="append", help="zoo name or model path; repeat to switch with n/p")
-    w.add_argument("--camera", default="0", help="camera index, /dev/videoN, stream URL or video file")
+    w.add_argument("--camera", default="0", help="camera index, /dev/videoN, stream URL or video file (default 0)")
+    w.add_argument("--loop", action="store_true", help="play a video file --camera again from the start at its end")
+    w.add_argument("--serve", metavar="HOST:PORT",
+                   help="serve a page with the live stream and its controls, e.g. 127.0.0.1:8080 (default: none)")
+    w.add_argument("--serve-public", action="store_true",
+                   help="allow --serve on an address other than this computer's loopback (default: refused)")
     w.add_argument("--size", type=int, default=640, help="capture width asked of the camera")
     w.add_argument("--record", metavar="OUT.mp4", help="also write the stylized stream to a file")
     w.add_argument("--no-window", action="store_true")
@@ -276,7 +281,7 @@ def cmd_webcam(args) -> int:
 
     s = api.webcam(args.camera, args.style, record=args.record, window=not args.no_window, capture_width=args.size,
                    seconds=args.seconds, crf=args.crf, preset=args.preset, temporal=_temporal_strength(args),
-                   **_style_options(args))
+                   loop=args.loop, serve=args.serve, serve_public=args.serve_public, **_style_options(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
     return _exit_status(s)

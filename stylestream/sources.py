@@ -157,12 +157,14 @@ class CameraSource:
     A grabber thread keeps only the newest frame: when stylizing is slower than the
     camera, stale frames are dropped (and counted) so latency never grows.
 
-    A file ends at its end; a camera or a stream has no end, so when one stops delivering
+    A file ends at its end, or with `loop` starts again from its first frame (a stand-in
+    camera that never ends); a camera or a stream has no end, so when one stops delivering
     (unplugged, connection lost, silent for `timeout` seconds) `read` returns None and
     `lost` says what happened.
     """
 
-    def __init__(self, spec: str | int = 0, width: int | None = None, height: int | None = None):
+    def __init__(self, spec: str | int = 0, width: int | None = None, height: int | None = None,
+                 loop: bool = False):
         import cv2
 
         self.spec = spec
@@ -170,6 +172,9 @@ class CameraSource:
         self.is_file = isinstance(target, str) and "://" not in target and not target.startswith("/dev/")
         if (self.is_file or str(target).startswith("/dev/")) and not Path(target).exists():
             raise UserError(f"camera source not found: {target}")
+        if loop and not self.is_file:
+            raise UserError("--loop plays a video file as the camera again and again; a camera or stream has no end")
+        self.loop = loop
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
             if isinstance(target, int):
@@ -199,6 +204,9 @@ class CameraSource:
         next_due = time.perf_counter()
         while not self._stop.is_set():
             ok, bgr = self.cap.read()
+            if not ok and self.loop and self.captured:
+                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, bgr = self.cap.read()
             if not ok:
                 if not self._stop.is_set() and (not self.is_file or self.captured == 0):
                     self.lost = (f"camera {self.spec!r} stopped delivering frames after {self.captured}"

@@ -33,6 +33,7 @@ def test_wheel_installs_and_runs_the_main_job(tmp_path):
     assert _packages_in_tree() <= packaged, sorted(_packages_in_tree() - packaged)
     models = {p.name for p in (ROOT / "stylestream" / "models").glob("*.onnx")}
     assert models and models <= {n.rsplit("/", 1)[1] for n in names if n.startswith("stylestream/models/")}
+    assert "stylestream/jobs/studio.html" in names       # webcam --serve's page
 
     # Installed on its own (dependencies come from this interpreter), run from a folder
     # outside the checkout so nothing can be imported from the source tree.

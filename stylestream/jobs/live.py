@@ -39,6 +39,7 @@ class LiveFrame:
     fresh: bool = True             # newly made, not the paused picture again (counts toward limits)
     record: bool = True            # goes to recordings
     pts_ms: int | None = None      # wall-clock timestamp; None: recordings count frames at their rate
+    captured_at: float | None = None  # time.perf_counter() when its source was captured; None: not captured
 
 
 class Producer(Protocol):
