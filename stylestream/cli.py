@@ -167,8 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     _regions(i, mask=True)
     _common(i, f"{MAX_SIZE_IMAGE}; {MAX_SIZE_OPTIMIZE} with --optimize")
 
-    n = sub.add_parser("info", help="versions, devices, zoo models")
-    n.add_argument("--json", action="store_true")
+    n = sub.add_parser("info", help="versions, devices, zoo models; or what a model file is and where it would run")
+    n.add_argument("model", nargs="?", metavar="MODEL",
+                   help="a .onnx/.pt file or zoo name: its kind, metadata, size, inputs and outputs, and the "
+                        "engine it would run on here (default: describe the installation)")
+    n.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
     e = sub.add_parser("eval", help="quality figures of stylized output")
     metrics = e.add_subparsers(dest="metric", required=True, parser_class=_Parser)
@@ -319,9 +322,39 @@ def _report_failures(summary: dict, written: list, kind: str) -> int:
     return EXIT_USAGE
 
 
+def _engine_line(engine: dict) -> str:
+    return f"{engine['backend']} on {engine['device']}, {engine['precision']}"
+
+
+def cmd_info_model(args) -> int:
+    from stylestream.info import describe_model
+
+    s = describe_model(args.model)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"{'file':12s} {s['path']} ({s['file_mb']} MB)")
+    print(f"{'kind':12s} {s['kind_name']}" + (f" ({s['kind']})" if s["kind"] not in (None, s["kind_name"]) else ""))
+    if s["parameters"] is not None:
+        print(f"{'parameters':12s} {s['parameters']:,}")
+    if s["macs_per_pixel"] is not None:
+        print(f"{'cost':12s} {s['macs_per_pixel']:,} multiply-adds per pixel")
+    for role in ("inputs", "outputs"):
+        for v in s[role] or []:
+            print(f"{role[:-1]:12s} {v['name']} {'×'.join(map(str, v['shape']))}")
+    print(f"{'engine':12s} " + (_engine_line(s["engine"]) + " (default options, this machine)" if s["engine"]
+                                else "none: stylestream runs only the models it exports"))
+    for key, value in s["metadata"].items():
+        if key != "kind":
+            print(f"  {key:16s} {value}")
+    return 0
+
+
 def cmd_info(args) -> int:
     from stylestream.info import collect
 
+    if args.model:
+        return cmd_info_model(args)
     s = collect()
     if args.json:
         print(json.dumps(s, indent=2))
@@ -329,9 +362,12 @@ def cmd_info(args) -> int:
     for k, v in s["versions"].items():
         print(f"{k:12s} {v}")
     print(f"{'providers':12s} {', '.join(s['onnxruntime_providers'])}")
-    print(f"{'cuda':12s} {s['cuda_device'] or 'none'}")
-    job = s["default_engine"]
-    print(f"{'engine':12s} {job['backend']} on {job['device']}, {job['precision']}")
+    if s["cuda_device"]:
+        usable = ", ".join(s["cuda_usable_by"]) or "no installed engine (pip install 'stylestream[gpu]')"
+        print(f"{'cuda':12s} {s['cuda_device']}, used by {usable}")
+    else:
+        print(f"{'cuda':12s} none")
+    print(f"{'engine':12s} {_engine_line(s['default_engine'])} (a zoo style with the default options)")
     print("zoo:")
     for name, sizes in s["zoo"].items():
         for arch, m in sizes.items():

@@ -38,6 +38,9 @@ def test_video_image_and_info_run_without_torch(tmp_path):
     proc = run_without_torch("info")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "starry" in proc.stdout
+    proc = run_without_torch("info", "starry")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "a style model" in proc.stdout
 
 
 @pytest.mark.parametrize("args", [
