@@ -34,6 +34,15 @@ def frame_interface(net: ArbitraryStyleNet) -> Interface:
     return Interface(["input", CODE, STRENGTH], ["output"], {"input": hw, "output": hw}, examples)
 
 
+# What an export records of the trainer's options (trainers.arbitrary.config).
+TRAINING_KEYS = ("size", "style_size", "content_weight", "style_weight", "stats_weight", "identity_weight",
+                 "content_layer", "lr", "batch")
+
+
+def training_metadata(config: dict, name: str, step: int) -> dict:
+    return {"name": name, "steps": step, **{k: config[k] for k in TRAINING_KEYS if k in config}}
+
+
 def export_arbitrary(net: ArbitraryStyleNet, prefix: str | Path, metadata: dict) -> dict[str, tuple[Path, float]]:
     """PREFIX.encoder.onnx and PREFIX.frame.onnx; returns {part: (path, parity)}. `metadata`:
     what both record of the training (style_size among it: the runtime sizes style pictures so)."""
@@ -50,3 +59,33 @@ def export_arbitrary(net: ArbitraryStyleNet, prefix: str | Path, metadata: dict)
                                                               "style_encoder": enc_path.name},
                                             interface=frame_interface(net)))
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m exports.arbitrary CHECKPOINT PREFIX: export a training checkpoint (mid-run too)."""
+    import argparse
+    import sys
+
+    from stylenets.arbitrary import build
+    from stylenets.checkpoints import load_state
+
+    p = argparse.ArgumentParser(description="export an arbitrary-style training checkpoint as PREFIX.encoder.onnx "
+                                            "and PREFIX.frame.onnx")
+    p.add_argument("checkpoint")
+    p.add_argument("prefix")
+    args = p.parse_args(argv)
+    try:
+        state = load_state(args.checkpoint)
+        net = build(state["extra"]["model_config"])
+        net.load_state_dict(state["state/model"])
+        config = state["extra"]["config"]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        print(f"error: {args.checkpoint}: not an arbitrary-style training checkpoint ({exc})", file=sys.stderr)
+        raise SystemExit(2) from None
+    meta = training_metadata(config, Path(args.prefix).name, state["step"])
+    for part, (path, diff) in export_arbitrary(net, args.prefix, meta).items():
+        print(f"exported {part}: {path} (parity max |Δ| {diff:.2e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SHARED, VGG_WEIGHTS, assert_clean_error, make_clip, needs_vgg, run_cli, write_photos
 
 pytestmark = needs_vgg
@@ -45,7 +44,7 @@ def trained(tmp_path_factory):
     result = train(cfg)
     shutil.copy(cfg.run_dir / "checkpoint.pt", root / "exported.pt")     # a test below trains on from it
     return {"cfg": cfg, "result": result, "frame": root / "tiny.frame.onnx", "encoder": root / "tiny.encoder.onnx",
-            "styles": sorted(styles.iterdir()), "style_dir": styles, "root": root}
+            "styles": sorted(styles.iterdir()), "style_dir": styles, "root": root, "photo_dir": photos}
 
 
 def test_training_exports_both_parts_and_resumes(trained):
@@ -62,6 +61,22 @@ def test_training_exports_both_parts_and_resumes(trained):
     assert all(d < 1e-3 for _, d in trained["result"]["exports"].values())
     more = train(replace(trained["cfg"], steps=4, resume=True, export=False))
     assert more["steps"] == 4 and len(more["history"]) == 1
+
+
+def test_a_checkpoint_exports_from_the_command_line(trained, tmp_path):
+    import subprocess
+    import sys
+
+    from stylenets.metadata import read_metadata
+
+    checkpoint = trained["root"] / "exported.pt"
+    proc = subprocess.run([sys.executable, "-m", "exports.arbitrary", checkpoint, tmp_path / "again"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert read_metadata(tmp_path / "again.frame.onnx")["steps"] == "3"
+    bad = subprocess.run([sys.executable, "-m", "exports.arbitrary", trained["photo_dir"] / "p0.png", tmp_path / "x"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
 def test_holdout_pictures_and_test_folders_are_refused(tmp_path):

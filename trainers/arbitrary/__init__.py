@@ -123,7 +123,8 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         if rt.is_main and (step % cfg.sample_every == 0 or last):
             _write_samples(net, fixed_photos, fixed_styles, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or last):
-            services.save_checkpoint(ckpt_path, step, state, extra={"model_config": net.config(), "config": asdict(cfg)})
+            services.save_checkpoint(ckpt_path, step, state,
+                                     extra={"model_config": net.config(), "config": asdict(cfg)})
     logger.close()
     elapsed = time.perf_counter() - start
     result = {"steps": step, "seconds": elapsed, "steps_per_second": (step - start_step) / max(elapsed, 1e-9),
@@ -136,10 +137,8 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
 
 
 def export_metadata(config: dict, step: int) -> dict:
-    """What the exported files record of the training."""
-    keys = ("size", "style_size", "content_weight", "style_weight", "stats_weight", "identity_weight",
-            "content_layer", "lr", "batch")
-    return {"name": Path(config["out"]).name, "steps": step, **{k: config[k] for k in keys if k in config}}
+    from exports.arbitrary import training_metadata
+    return training_metadata(config, Path(config["out"]).name, step)
 
 
 @torch.no_grad()
