@@ -330,3 +330,10 @@ def test_the_page_in_headless_chromium(studio, tmp_path):
         painted = browser.run("return window.studio.frames")
         browser.wait_for("return window.studio.frames >= arguments[0] + 3", 20, painted)
         (tmp_path / "studio.png").write_bytes(browser.screenshot())
+
+
+def test_the_studio_needs_no_torch():
+    """The plain install has no PyTorch, and webcam --serve is on its path."""
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None; "
+                           "import stylestream.jobs.serve"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
