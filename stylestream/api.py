@@ -350,9 +350,12 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
     style_options = StyleOptions(**options)
     styles = list(styles or [DEFAULT_STYLE])
     if record:
-        refuse_overwriting_inputs(record, [camera, *styles])
-    bank = StyleBank({s: stylizer(s, style_options) for s in styles},
-                     lambda name: stylizer(name, style_options), more=list(zoo_models()))
+        refuse_overwriting_inputs(record, [camera, *styles, *style_options.style_images])
+    if style_options.style_images:
+        styles, bank = _picture_bank(styles[0], style_options)
+    else:
+        bank = StyleBank({s: stylizer(s, style_options) for s in styles},
+                         lambda name: stylizer(name, style_options), more=list(zoo_models()))
     controls = LiveControls(bank, LiveSettings(styles[0], style_options.strength, style_options.preserve_color,
                                                temporal is not None))
     serve_output = None
@@ -363,6 +366,28 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
                       capture_width=capture_width, **encoding, max_seconds=seconds,
                       temporal_strength=DEFAULT_STRENGTH if temporal is None else temporal, loop=loop,
                       serve=serve_output)
+
+
+def _picture_bank(model: str, options: StyleOptions):
+    """(style names, StyleBank) for --style-image in a live job: their mix with --mix, else one
+    style per picture (n/p switch), each opened at its first use."""
+    from dataclasses import replace
+
+    from stylestream.arbitrary import style_pictures
+    from stylestream.jobs.camera import StyleBank
+
+    if options.mix is not None:
+        first = stylizer(model, options)
+        return [first.engine.name], StyleBank({first.engine.name: first})
+    pictures = style_pictures(options.style_images)
+    names = {}
+    for p in pictures:  # pictures of the same name in different folders stay apart
+        names[p.stem if p.stem not in names else f"{p.stem}-{len(names)}"] = p
+    (first_name, first), *rest = names.items()
+    bank = StyleBank({first_name: stylizer(model, replace(options, style_images=(str(first),)))})
+    for name, p in rest:
+        bank.add(name, lambda p=p: stylizer(model, replace(options, style_images=(str(p),))))
+    return list(names), bank
 
 
 def _generator(path: str | Path, trunc: float, noise: str, device: str):

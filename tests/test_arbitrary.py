@@ -171,6 +171,15 @@ def test_video_with_a_style_picture_and_temporal_consistency(trained, tmp_path):
     assert summary["frames"] == 8 and summary["style"] == trained["styles"][0].stem and out.stat().st_size > 0
 
 
+def test_webcam_switches_between_a_folders_pictures(trained, tmp_path):
+    clip = make_clip(tmp_path / "cam.mp4", frames=10)
+    out = tmp_path / "rec.mp4"
+    proc = run_cli("webcam", "--camera", clip, "--style", trained["frame"], "--style-image", trained["style_dir"],
+                   "--no-window", "--seconds", "1", "--record", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0
+
+
 def _png_claiming(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims width×height, with no pixels behind it."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
