@@ -329,10 +329,11 @@ def optimize(paths: str | Path | list[str | Path], output: str | Path | None, st
 def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | Path | None = None,
            window: bool = True, capture_width: int | None = 640, seconds: float | None = None, crf: int = 18,
            preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, loop: bool = False,
-           serve: str | None = None, serve_public: bool = False, **options) -> dict:
+           serve: str | None = None, serve_public: bool = False, virtual_camera: bool = False, **options) -> dict:
     """A live camera (an index, /dev/videoN, a stream URL or a video file played as one;
     `loop` plays a file again and again) through one or more styles, to a window (keys: q
-    quit, space pause, s snapshot, n/p style, t temporal consistency), a recording and/or
+    quit, space pause, s snapshot, n/p style, t temporal consistency), a recording (a file,
+    or an rtmp://, srt:// or udp:// URL to stream to), a virtual camera (pyvirtualcam) and/or
     a page served at `serve` ("HOST:PORT"; a host other than this computer's loopback needs
     `serve_public`) with the live stream and its controls."""
     from stylestream.jobs.camera import LiveControls, LiveSettings, StyleBank, run_camera
@@ -340,16 +341,22 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
 
     encoding = check_encoding(crf, preset)
     check_temporal(temporal)
-    if not window and not record and seconds is None and not serve:
-        raise UserError("--no-window needs --record, --serve or --seconds: nothing would be shown or saved, "
-                        "and nothing would end the run but Ctrl-C")
+    if not window and not record and seconds is None and not serve and not virtual_camera:
+        raise UserError("--no-window needs --record, --serve, --virtual-camera or --seconds: nothing would be "
+                        "shown or saved, and nothing would end the run but Ctrl-C")
+    if virtual_camera:
+        from stylestream.jobs.virtual_camera import require_pyvirtualcam
+        require_pyvirtualcam()
     address = None
     if serve:
         from stylestream.jobs.serve import parse_address
         address = parse_address(serve, serve_public)
     style_options = StyleOptions(**options)
     styles = list(styles or [DEFAULT_STYLE])
-    if record:
+    if record and "://" in str(record):
+        from stylestream.jobs.stream_out import check_stream_url
+        check_stream_url(str(record))
+    elif record:
         refuse_overwriting_inputs(record, [camera, *styles, *style_options.style_images])
     if style_options.style_images:
         styles, bank = _picture_bank(styles[0], style_options)
@@ -365,7 +372,7 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
     return run_camera(str(camera), controls, record=None if record is None else str(record), window=window,
                       capture_width=capture_width, **encoding, max_seconds=seconds,
                       temporal_strength=DEFAULT_STRENGTH if temporal is None else temporal, loop=loop,
-                      serve=serve_output)
+                      serve=serve_output, virtual_camera=virtual_camera)
 
 
 def _picture_bank(model: str, options: StyleOptions):

@@ -141,7 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--serve-public", action="store_true",
                    help="allow --serve on an address other than this computer's loopback (default: refused)")
     w.add_argument("--size", type=int, default=640, help="capture width asked of the camera")
-    w.add_argument("--record", metavar="OUT.mp4", help="also write the stylized stream to a file")
+    w.add_argument("--record", metavar="OUT.mp4|URL",
+                   help="also write the stylized stream to a file, or stream it to an rtmp://, srt:// or udp:// "
+                        "URL (H.264, AAC when a video file --camera has sound; reconnects on its own) "
+                        "(default: none)")
+    w.add_argument("--virtual-camera", action="store_true",
+                   help="also send the stylized stream to a virtual camera for video calls and OBS "
+                        "(needs the vcam extra and v4l2loopback or OBS; default: off)")
     w.add_argument("--no-window", action="store_true")
     w.add_argument("--seconds", type=float, help="stop after this long")
     _encoder_options(w)
@@ -284,7 +290,8 @@ def cmd_webcam(args) -> int:
 
     s = api.webcam(args.camera, args.style, record=args.record, window=not args.no_window, capture_width=args.size,
                    seconds=args.seconds, crf=args.crf, preset=args.preset, temporal=_temporal_strength(args),
-                   loop=args.loop, serve=args.serve, serve_public=args.serve_public, **_style_options(args))
+                   loop=args.loop, serve=args.serve, serve_public=args.serve_public,
+                   virtual_camera=args.virtual_camera, **_style_options(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
     return _exit_status(s)

@@ -248,3 +248,85 @@ class CameraSource:
         self._thread.join(timeout=10)
         if not self._thread.is_alive():     # never release the capture under a reading thread
             self.cap.release()
+
+
+class CameraAudio:
+    """The sound of a video file played as the camera, decoded in a thread and released in
+    real time on the live loop's clock: a frame at file time t is ready at `start` + t and
+    carries that time (in samples) as its timestamp. With `loop` it starts again at the end,
+    as the camera's pictures do. `drain()` takes what is ready; what nobody takes for
+    AUDIO_BACKLOG_SECONDS is dropped, so a consumer that is away never gets stale sound."""
+
+    AUDIO_BACKLOG_SECONDS = 2.0
+
+    def __init__(self, container, start: float, loop: bool = False):
+        from collections import deque
+
+        import av
+
+        self.container, self.start, self.loop = container, start, loop
+        stream = container.streams.audio[0]
+        self.sample_rate = stream.codec_context.sample_rate
+        self.layout = stream.codec_context.layout.name
+        self._resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.sample_rate)
+        backlog = int(self.AUDIO_BACKLOG_SECONDS * self.sample_rate / 512) + 1   # frames hold ≥ 512 samples
+        self._ready: deque = deque(maxlen=backlog)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._play, name="camera-audio", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, spec: str, start: float, loop: bool = False) -> CameraAudio | None:
+        """The sound of the camera `spec` when it is a video file with an audio stream; None otherwise."""
+        import av
+
+        path = Path(str(spec))
+        if "://" in str(spec) or str(spec).startswith("/dev/") or str(spec).isdigit() or not path.is_file():
+            return None
+        try:
+            container = av.open(str(path))
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError):
+            return None
+        if not container.streams.audio:
+            container.close()
+            return None
+        return cls(container, start, loop)
+
+    def _play(self) -> None:
+        import av
+
+        played = 0          # samples so far, over every pass: the sound is one continuous track
+        while not self._stop.is_set():
+            stream = self.container.streams.audio[0]
+            try:
+                for packet in self.container.demux(stream):
+                    for decoded in packet.decode():
+                        for frame in self._resampler.resample(decoded):
+                            if self._stop.is_set():
+                                return
+                            pts, played = played, played + frame.samples
+                            frame.pts, frame.time_base = pts, Fraction(1, self.sample_rate)
+                            delay = self.start + pts / self.sample_rate - time.perf_counter()
+                            if delay > 0 and self._stop.wait(delay):
+                                return
+                            with self._lock:
+                                self._ready.append(frame)
+            except av.error.FFmpegError:
+                return      # damaged sound: the pictures go on without it
+            if not self.loop:
+                return
+            self.container.seek(0, stream=stream)
+            self._resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.sample_rate)
+
+    def drain(self) -> list:
+        with self._lock:
+            ready = list(self._ready)
+            self._ready.clear()
+            return ready
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():     # never close the container under the reading thread
+            self.container.close()

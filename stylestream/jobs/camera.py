@@ -19,7 +19,9 @@ import numpy as np
 from stylestream.errors import UserError
 from stylestream.jobs.live import PAUSE_KEY, LiveFrame, LiveOutput, LiveStylizer, Recording, Window, run_live
 from stylestream.sinks import DEFAULT_PRESET, check_writable, refuse_overwriting_inputs
-from stylestream.sources import CameraSource
+from stylestream.jobs.stream_out import StreamOutput, is_stream_url
+from stylestream.jobs.virtual_camera import VirtualCamera
+from stylestream.sources import CameraAudio, CameraSource
 from stylestream.stylizer import Stylizer
 from stylestream.temporal import DEFAULT_STRENGTH
 
@@ -202,12 +204,14 @@ class CameraFrames:
 def run_camera(camera: str, controls: LiveControls, record: str | None = None, window: bool = True,
                capture_width: int | None = None, crf: int = 18, preset: str = DEFAULT_PRESET,
                max_seconds: float | None = None, temporal_strength: float = DEFAULT_STRENGTH,
-               loop: bool = False, serve: Callable[[LiveControls, Callable[[], dict]], LiveOutput] | None = None
-               ) -> dict:
-    """The camera's stylized frames to a window, a file and/or a served page (`serve` makes
+               loop: bool = False, serve: Callable[[LiveControls, Callable[[], dict]], LiveOutput] | None = None,
+               virtual_camera: bool = False) -> dict:
+    """The camera's stylized frames to a window, a file or a stream server (`record` an
+    rtmp://, srt:// or udp:// URL), a virtual camera and/or a served page (`serve` makes
     that output from the controls and the summary so far). A source that fails mid-stream
     ends the run with a UserError once the recording is closed, playable, with what it had."""
-    if record:
+    streaming = record is not None and is_stream_url(record)
+    if record and not streaming:
         styles = controls.styles
         refuse_overwriting_inputs(record, [camera, *(styles.stylizer(n).engine.path for n in styles.opened)])
         check_writable(Path(record))
@@ -227,8 +231,12 @@ def run_camera(camera: str, controls: LiveControls, record: str | None = None, w
         elif source is not None:
             source.close()
         raise
-    recording = Recording(record, Fraction(round(source.fps * 1000), 1000), crf, preset) if record else None
-    outputs += [o for o in (recording, served) if o is not None]
+    rate = Fraction(round(source.fps * 1000), 1000)
+    recording = Recording(record, rate, crf, preset) if record and not streaming else None
+    stream = StreamOutput(record, rate, crf, preset, audio=CameraAudio.open(camera, frames.start, loop)) \
+        if streaming else None
+    camera_out = VirtualCamera(rate) if virtual_camera else None
+    outputs += [o for o in (recording, stream, camera_out, served) if o is not None]
     run = run_live(frames, outputs, max_seconds=max_seconds)
     if source.lost:
         kept = f"; the recording keeps its {recording.frames} frames: {recording.written}" \
@@ -241,6 +249,10 @@ def run_camera(camera: str, controls: LiveControls, record: str | None = None, w
                    snapshots=run.snapshots)
     if served is not None:
         summary["serve"] = served.stats()
+    if stream is not None:
+        summary.update(record=stream.summary()["url"], recorded_frames=stream.stats.sent, stream=stream.summary())
+    if camera_out is not None:
+        summary["virtual_camera"] = camera_out.summary()
     return summary
 
 
