@@ -4,8 +4,8 @@ exports.arbitrary) at run time.
 The style encoder runs once per style picture and gives its style code; several codes mix as
 a weighted average. The code and the strength are then written into a copy of the frame net
 as constants, which leaves a one-input style model that every engine of stylestream.backends
-opens like a zoo net (OpenVINO folds the constant part away); the frame's own statistics are
-still computed per frame, so strength 0 is the frame's own result, not a pixel blend.
+opens like a zoo net; the frame's own statistics are still computed per frame, so strength 0
+is the frame's own result, not a pixel blend.
 """
 from __future__ import annotations
 
