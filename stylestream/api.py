@@ -14,10 +14,11 @@ the engines, OpenCV and PyTorch load when a function needs them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylestream.errors import UserError
+from stylestream.errors import SlowWarning, UserError
 from stylestream.regions import DEFAULT_FEATHER, REGIONS, check_feather
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
 from stylestream.temporal.params import DEFAULT_STRENGTH
@@ -140,6 +141,10 @@ def stylizer(style: str | None, options: StyleOptions, *, throughput: bool = Fal
     else:
         # The zoo's files are .onnx; the device they would run on picks the size of a zoo style.
         on_gpu = choose(".onnx", o.device, o.backend, o.precision).device == "cuda"
+        if o.backend == "torch" and not on_gpu:
+            warnings.warn("--backend torch on the CPU is many times slower than the default engines; leave "
+                          "--backend out (auto: OpenVINO, or ONNX Runtime) unless comparing them",
+                          SlowWarning, stacklevel=2)
         path = resolve_style(style, o.arch, on_gpu=on_gpu)
         engine = open_engine(path, o.device, o.backend, o.precision, throughput=throughput)
     if o.max_size is not None and o.max_size < engine.multiple:

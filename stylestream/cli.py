@@ -12,16 +12,17 @@ import json
 import os
 import signal
 import sys
+import warnings
 
 from stylestream import __version__
 from stylestream.api import MAX_SIZE_CPU, MAX_SIZE_GPU, MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE, NOISE_MODES, OPTIMIZERS
 from stylestream.backends.base import DEVICES
 from stylestream.backends.select import BACKENDS, PRECISIONS
-from stylestream.errors import UserError
+from stylestream.errors import SlowWarning, UserError
 from stylestream.regions import DEFAULT_FEATHER, REGIONS
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
 from stylestream.temporal.params import DEFAULT_STRENGTH
-from stylestream.zoo import ARCH_CHOICES
+from stylestream.zoo import ARCH_CHOICES, DEFAULT_STYLE
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 # Modules of the optional extras (pyproject.toml), and how to get them.
@@ -35,9 +36,30 @@ OPTIONAL_MODULES = {
 CAMERA_AND_VIDEO_SIZE = f"{MAX_SIZE_CPU} on CPU, {MAX_SIZE_GPU} on CUDA"
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already says it (or the
+    option has none: a flag that is off, a file that is not given)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse prints usage + message; keep it to one line
         raise UserError(message)
+
+
+def _style_help(more: str = "") -> str:
+    from stylestream.zoo import zoo_models
+
+    return f"a zoo style ({', '.join(zoo_models())}) or a .onnx/.pt model file{more} (default: {DEFAULT_STYLE})"
 
 
 def _temporal(p: argparse.ArgumentParser) -> None:
@@ -48,7 +70,8 @@ def _temporal(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser, max_size_default: str) -> None:
-    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the net runs; auto: an NVIDIA GPU where an installed engine can use it, else the CPU")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: onnxruntime on a GPU (TensorRT/CUDA), OpenVINO on the CPU where installed "
                         "(onnxruntime otherwise), or PyTorch CUDA on a GPU without onnxruntime-gpu")
@@ -124,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("output", metavar="OUTPUT",
                    help="the output file (.mp4, .mkv or .mov), or a folder (created for a batch), where each "
                         "input is written as INPUT.STYLE.mp4")
-    v.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
+    v.add_argument("--style", help=_style_help())
     _encoder_options(v)
     v.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (also: STYLESTREAM_NO_PROGRESS=1)")
@@ -133,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(v, CAMERA_AND_VIDEO_SIZE)
 
     w = sub.add_parser("webcam", help="stylize a live camera in a window")
-    w.add_argument("--style", action="append", help="zoo name or model path; repeat to switch with n/p")
+    w.add_argument("--style", action="append", help=_style_help("; repeat to switch between them with n/p"))
     w.add_argument("--camera", default="0", help="camera index, /dev/videoN, stream URL or video file (default 0)")
     w.add_argument("--loop", action="store_true", help="play a video file --camera again from the start at its end")
     w.add_argument("--serve", metavar="HOST:PORT",
@@ -148,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--virtual-camera", action="store_true",
                    help="also send the stylized stream to a virtual camera for video calls and OBS "
                         "(needs the vcam extra and v4l2loopback or OBS; default: off)")
-    w.add_argument("--no-window", action="store_true")
+    w.add_argument("--no-window", action="store_true",
+                   help="show no window (needs --record, --serve, --virtual-camera or --seconds)")
     w.add_argument("--seconds", type=float, help="stop after this long")
     _encoder_options(w)
     _temporal(w)
@@ -162,11 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "batch; end a new one with /) for INPUT.STYLE.ext files (default: beside each input)")
     i.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (also: STYLESTREAM_NO_PROGRESS=1)")
-    i.add_argument("--style", help="zoo name or .onnx/.pt path (default: starry)")
+    i.add_argument("--style", help=_style_help())
     i.add_argument("--optimize", action="store_true",
                    help="Gatys et al. optimization against --style-image instead of a trained model (slow)")
     i.add_argument("--steps", type=int, default=300, help="--optimize: iterations per scale")
-    i.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    i.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
+                   help="--optimize: L-BFGS (converges in a few hundred steps) or Adam")
     i.add_argument("--scales", type=float, nargs="+", default=[1.0],
                    help="--optimize: coarse-to-fine scales, e.g. 0.5 1.0")
     i.add_argument("--vgg-weights", help="--optimize: local VGG16 weights")
@@ -184,17 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     es = metrics.add_parser("style", help="style (Gram) and content distances of stylized images")
     es.add_argument("outputs", nargs="+", help="stylized images")
     es.add_argument("--content", required=True, help="the photo they were made from")
-    es.add_argument("--style-image", required=True)
+    es.add_argument("--style-image", required=True, help="the painting whose style they should have")
     es.add_argument("--style-size", type=int, default=512, help="longer side of the style image (default 512)")
     es.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else download)")
-    es.add_argument("--json", action="store_true")
+    es.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     et = metrics.add_parser("temporal", help="warping error and sharpness of a stylized video")
     et.add_argument("source", help="the original video")
     et.add_argument("output", help="its stylized version")
     et.add_argument("--flow", default="dis", metavar="METHOD",
                     help="optical flow for the metric: dis (default) or farneback, which shares no error "
                          "with the runtime's DIS flow")
-    et.add_argument("--json", action="store_true")
+    et.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
     for command in installed_commands().values():
         command.add_arguments(sub.add_parser(command.name, help=command.help))
@@ -212,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dream", help="an endless smooth walk through a generator's latent space")
     d.add_argument("--generator", required=True, help="generator .onnx or .pt (from train-gan)")
     d.add_argument("--record", metavar="OUT.mp4", help="also write the walk to a video file")
-    d.add_argument("--no-window", action="store_true")
+    d.add_argument("--no-window", action="store_true", help="show no window (needs --record)")
     d.add_argument("--frames", type=int, help="stop after this many frames")
     d.add_argument("--seconds", type=float, help="stop after this long")
     d.add_argument("--fps", type=float, default=30.0, help="frame rate of the window and the recording (default 30)")
@@ -235,7 +260,8 @@ def _generator_options(p: argparse.ArgumentParser) -> None:
                    help="truncation ψ, 0..1: 1 plain, lower trades variety for typical images (default 1)")
     p.add_argument("--noise", choices=NOISE_MODES, default="const",
                    help="per-pixel noise: the model's fixed noise, fresh noise each image, or none")
-    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the generator runs; auto: an NVIDIA GPU where an installed engine can use it")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
 
@@ -435,8 +461,19 @@ def main(argv: list[str] | None = None) -> None:
     # from theirs, read once when OpenCV loads, so it is set before anything imports cv2.
     from stylestream.imagefile import max_image_pixels
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_image_pixels()))
+    # A SlowWarning is advice to the user: one line, not Python's warning with its source line.
+    default_showwarning = warnings.showwarning
+
+    def show_warning(message, category, *rest, **kwargs):
+        if issubclass(category, SlowWarning):
+            print(f"stylestream: warning: {message}", file=sys.stderr)
+        else:
+            default_showwarning(message, category, *rest, **kwargs)
+
+    warnings.showwarning = show_warning
     try:
         args = build_parser().parse_args(argv)
+
         code = COMMANDS[args.command](args) if args.command in COMMANDS else run_installed(args)
     except UserError as exc:
         if debug:

@@ -304,6 +304,37 @@ def pick_encoder(device: str) -> str:
     return "libx264"
 
 
+# Where fonts live on Linux, searched for a folder that holds some (Qt's own font database
+# does not look in subfolders).
+SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfa", ".pfb")
+
+
+def font_folder() -> str | None:
+    """The first folder of SYSTEM_FONT_DIRS (or below) with font files in it; None if none."""
+    for top in SYSTEM_FONT_DIRS:
+        for folder, _, files in sorted(os.walk(os.path.expanduser(top))):
+            if any(f.lower().endswith(FONT_SUFFIXES) for f in files):
+                return folder
+    return None
+
+
+def quiet_qt_fonts() -> None:
+    """opencv-python's loader points Qt at a font folder inside the cv2 package that its wheels
+    do not ship, and Qt warns about it on stderr each time it looks for a font (about ten times
+    as a window opens). Point it at the system's fonts instead, or where there are none, turn
+    those warnings off (the overlay is drawn with OpenCV's own fonts). Call before the window."""
+    fontdir = os.environ.get("QT_QPA_FONTDIR")
+    if not sys.platform.startswith("linux") or (fontdir and os.path.isdir(fontdir)):
+        return
+    found = font_folder()
+    if found:
+        os.environ["QT_QPA_FONTDIR"] = found
+    else:
+        rules = os.environ.get("QT_LOGGING_RULES")
+        os.environ["QT_LOGGING_RULES"] = ";".join(r for r in (rules, "default.warning=false") if r)
+
+
 class WindowSink:
     """An OpenCV window with an FPS overlay; `key()` returns the pressed key or -1."""
 
@@ -314,6 +345,7 @@ class WindowSink:
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             # OpenCV's Qt backend aborts the whole process without a display: ask first.
             raise UserError("cannot open a window here (no display); use --no-window")
+        quiet_qt_fonts()
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error:

@@ -32,14 +32,17 @@ def add_service_arguments(p: argparse.ArgumentParser, d: ServiceOptions) -> None
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default=d.precision,
                    help="autocast precision; auto is bf16 where the device computes it natively "
                         "(CUDA, CPUs with AVX-512 BF16 or AMX), fp32 on other CPUs, where bf16 is emulated and slow")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--sample-every", type=int, default=d.sample_every)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device,
+                   help="auto: CUDA where PyTorch sees a GPU, else the CPU")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the weights' start and the data order")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps between checkpoints in WORKDIR (one is also written at the end)")
+    p.add_argument("--sample-every", type=int, default=d.sample_every, help="steps between sample images in WORKDIR")
     p.add_argument("--workdir", help="checkpoints, samples and logs (default: OUT with .run suffix)")
     p.add_argument("--resume", action="store_true", help="continue from WORKDIR/checkpoint.pt")
     p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS, else torchvision download)")
-    p.add_argument("--no-export", dest="export", action="store_false")
+    p.add_argument("--no-export", dest="export", action="store_false",
+                   help="keep only the checkpoint; export it later with python -m exports")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="stop after this many minutes of training (checkpoint and export as at --steps)")
 
@@ -84,16 +87,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="style name stored in the model (default: style image's file name)")
     p.add_argument("--size", type=int, default=d.size, help="training crop size")
     p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image for its Gram targets")
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", type=int, default=d.steps, help="training steps (one batch each)")
     p.add_argument("--batch", type=int, default=d.batch, help="batch size per process")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--content-weight", type=float, default=d.content_weight)
-    p.add_argument("--style-weight", type=float, default=d.style_weight)
-    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument("--content-weight", type=float, default=d.content_weight,
+                   help="weight of the content loss (VGG features of the photo kept)")
+    p.add_argument("--style-weight", type=float, default=d.style_weight,
+                   help="weight of the style loss (Gram matrices of the painting matched)")
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight, help="weight of the total-variation smoothness loss")
     p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
                    help="weight of the synthetic-motion temporal loss (0 = off; e.g. 2e6)")
     p.add_argument("--style-layer-weights", type=float, nargs=4, default=d.style_layer_weights,
-                   metavar=("R12", "R22", "R33", "R43"))
+                   metavar=("R12", "R22", "R33", "R43"), help="style loss weight of each VGG16 layer")
     p.add_argument("--style-loss", choices=["mse", "relative"], default=d.style_loss,
                    help="mse: squared Gram difference (layers weigh by their activation scale); relative: over "
                    "the painting's own squared Gram norm, every layer alike (style weights near 1e5 instead of 1e10)")
@@ -102,7 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=["johnson", "compact"], default=d.arch,
                    help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
-    p.add_argument("--res-blocks", type=int, default=d.res_blocks)
+    p.add_argument("--res-blocks", type=int, default=d.res_blocks, help="residual blocks of the net")
     p.add_argument("--init", help="fine-tune: start from this trained net (training checkpoint or stylestream .onnx), "
                    "e.g. at another --style-weight or --style-size")
     p.add_argument("--teacher", help="distil from this trained net (training checkpoint or stylestream .onnx), "

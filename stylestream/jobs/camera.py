@@ -18,6 +18,7 @@ import numpy as np
 
 from stylestream.errors import UserError
 from stylestream.jobs.live import PAUSE_KEY, LiveFrame, LiveOutput, LiveStylizer, Recording, Window, run_live
+from stylestream.regions import Regions
 from stylestream.sinks import DEFAULT_PRESET, check_writable, refuse_overwriting_inputs
 from stylestream.jobs.stream_out import StreamOutput, is_stream_url
 from stylestream.jobs.virtual_camera import VirtualCamera
@@ -120,14 +121,17 @@ class CameraFrames:
     settings. While paused the camera is still read (its frames are dropped) and the last
     output stays."""
 
-    def __init__(self, source: CameraSource, controls: LiveControls, temporal_strength: float):
+    def __init__(self, source: CameraSource, controls: LiveControls, temporal_strength: float,
+                 regions: Regions | None = None):
         self.source, self.controls = source, controls
         settings = controls.settings
         first = controls.styles.stylizer(settings.style)
         # Consistency can be turned on even when it started off, so the temporal method always exists.
         temporal = first.temporal(temporal_strength)
         self.flow_pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
-        self.stylize = LiveStylizer(first, temporal, settings.temporal, self.flow_pool)
+        if regions is not None:
+            regions.start(temporal_strength)
+        self.stylize = LiveStylizer(first, temporal, settings.temporal, self.flow_pool, regions)
         self.applied = settings
         self.last_out: np.ndarray | None = None
         self.made = 0
@@ -192,7 +196,8 @@ class CameraFrames:
         return {"camera": str(self.source.spec), "frames": self.made, "captured": self.source.captured,
                 "dropped": self.source.dropped, "seconds": round(seconds, 3),
                 "fps": round(self.made / seconds, 2) if seconds else 0.0, "style": self.applied.style,
-                "temporal": self.stylize.enabled, **_latency_summary(self.latencies, self.source.fps)}
+                "temporal": self.stylize.enabled, **_latency_summary(self.latencies, self.source.fps),
+                **({"regions": self.stylize.regions.describe()} if self.stylize.regions is not None else {})}
 
     def close(self) -> None:
         # The camera thread and a flow still running end before anything they use is freed
@@ -205,11 +210,12 @@ def run_camera(camera: str, controls: LiveControls, record: str | None = None, w
                capture_width: int | None = None, crf: int = 18, preset: str = DEFAULT_PRESET,
                max_seconds: float | None = None, temporal_strength: float = DEFAULT_STRENGTH,
                loop: bool = False, serve: Callable[[LiveControls, Callable[[], dict]], LiveOutput] | None = None,
-               virtual_camera: bool = False) -> dict:
+               virtual_camera: bool = False, regions: Regions | None = None) -> dict:
     """The camera's stylized frames to a window, a file or a stream server (`record` an
     rtmp://, srt:// or udp:// URL), a virtual camera and/or a served page (`serve` makes
     that output from the controls and the summary so far). A source that fails mid-stream
-    ends the run with a UserError once the recording is closed, playable, with what it had."""
+    ends the run with a UserError once the recording is closed, playable, with what it had.
+    `regions`: the style on the person or the background only, or a second style outside."""
     streaming = record is not None and is_stream_url(record)
     if record and not streaming:
         styles = controls.styles
@@ -221,7 +227,7 @@ def run_camera(camera: str, controls: LiveControls, record: str | None = None, w
         if window:
             outputs.append(Window())
         source = CameraSource(camera, width=capture_width, loop=loop)
-        frames = CameraFrames(source, controls, temporal_strength)
+        frames = CameraFrames(source, controls, temporal_strength, regions)
         served = serve(controls, lambda: {**frames.summary(), "camera_fps": source.fps}) if serve else None
     except BaseException:
         for output in outputs:

@@ -67,7 +67,8 @@ def _each_image(specs: list[str], out: str | None, style: str, others: list, sty
     stop = threading.Event()
     start = time.perf_counter()
     with stop_on_signals(stop) as caught:
-        bar = progress_bar(len(found.files) * per_image, progress, unit=unit)
+        # A bar for a batch, or for the many steps of each picture; one quick picture needs none.
+        bar = progress_bar(len(found.files) * per_image, progress and (batch or per_image > 1), unit=unit)
         try:
             for src in found.files:
                 if stop.is_set():

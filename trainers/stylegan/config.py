@@ -78,21 +78,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="exported generator (.onnx); .pt goes beside it")
     p.add_argument("--resolution", type=int, default=d.resolution, help=f"{', '.join(map(str, RESOLUTIONS))} px")
     p.add_argument("--name", help="name stored in the model (default: the data's name)")
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", type=int, default=d.steps, help="training steps (one batch each)")
     p.add_argument("--batch", type=int, default=d.batch, help="batch size per process")
     p.add_argument("--crop-scale", type=float, nargs=2, default=d.crop_scale, metavar=("MIN", "MAX"),
                    help="area of the random crops as a fraction of the image (default 0.25 1; small for textures)")
-    p.add_argument("--z-dim", type=int, default=d.z_dim)
-    p.add_argument("--w-dim", type=int, default=d.w_dim)
-    p.add_argument("--mapping-layers", type=int, default=d.mapping_layers)
+    p.add_argument("--z-dim", type=int, default=d.z_dim, help="size of the random latent z")
+    p.add_argument("--w-dim", type=int, default=d.w_dim, help="size of the style latent w")
+    p.add_argument("--mapping-layers", type=int, default=d.mapping_layers, help="layers of the z-to-w mapping net")
     p.add_argument("--channel-base", type=int, default=d.channel_base,
                    help="channels at resolution r: min(channel-max, channel-base / r)")
-    p.add_argument("--channel-max", type=int, default=d.channel_max)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--channel-max", type=int, default=d.channel_max, help="most channels of any layer")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate of both nets")
     p.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (default 0.0002·resolution²/batch)")
-    p.add_argument("--r1-interval", type=int, default=d.r1_interval)
+    p.add_argument("--r1-interval", type=int, default=d.r1_interval, help="steps between R1 penalties (lazy regularization)")
     p.add_argument("--pl-weight", type=float, default=d.pl_weight, help="path-length regularization weight (0 = off)")
-    p.add_argument("--pl-interval", type=int, default=d.pl_interval)
+    p.add_argument("--pl-interval", type=int, default=d.pl_interval, help="steps between path-length penalties")
     p.add_argument("--mixing-prob", type=float, default=d.mixing_prob, help="style-mixing regularization probability")
     p.add_argument("--ema-kimg", type=float, default=None, help="EMA half-life in thousands of images (default batch·10/32)")
     p.add_argument("--augment", nargs="*", default=d.augment, metavar="OP",
@@ -100,7 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fid-features", choices=["auto", "inception", "vgg16"], default=d.fid_features,
                    help="auto: Inception-v3 (FID) if torchvision can load it, else VGG16 (reported as FID-VGG16)")
     p.add_argument("--metric-every", type=int, default=d.metric_every, help="steps between Fréchet distances (0 = off)")
-    p.add_argument("--metric-samples", type=int, default=d.metric_samples)
+    p.add_argument("--metric-samples", type=int, default=d.metric_samples, help="generated images per Fréchet distance")
     add_service_arguments(p, d)
 
 
