@@ -334,13 +334,16 @@ def optimize(paths: str | Path | list[str | Path], output: str | Path | None, st
 def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | Path | None = None,
            window: bool = True, capture_width: int | None = 640, seconds: float | None = None, crf: int = 18,
            preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, loop: bool = False,
-           serve: str | None = None, serve_public: bool = False, virtual_camera: bool = False, **options) -> dict:
+           serve: str | None = None, serve_public: bool = False, virtual_camera: bool = False,
+           region: str | None = None, background_style: str | None = None, feather: float = DEFAULT_FEATHER,
+           **options) -> dict:
     """A live camera (an index, /dev/videoN, a stream URL or a video file played as one;
     `loop` plays a file again and again) through one or more styles, to a window (keys: q
     quit, space pause, s snapshot, n/p style, t temporal consistency), a recording (a file,
     or an rtmp://, srt:// or udp:// URL to stream to), a virtual camera (pyvirtualcam) and/or
     a page served at `serve` ("HOST:PORT"; a host other than this computer's loopback needs
-    `serve_public`) with the live stream and its controls."""
+    `serve_public`) with the live stream and its controls. `region`, `background_style`,
+    `feather`: see RegionOptions."""
     from stylestream.jobs.camera import LiveControls, LiveSettings, StyleBank, run_camera
     from stylestream.zoo import zoo_models
 
@@ -357,6 +360,7 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
         from stylestream.jobs.serve import parse_address
         address = parse_address(serve, serve_public)
     style_options = StyleOptions(**options)
+    plan = RegionOptions(region, background_style, feather)
     styles = list(styles or [DEFAULT_STYLE])
     if record and "://" in str(record):
         from stylestream.jobs.stream_out import check_stream_url
@@ -377,7 +381,7 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
     return run_camera(str(camera), controls, record=None if record is None else str(record), window=window,
                       capture_width=capture_width, **encoding, max_seconds=seconds,
                       temporal_strength=DEFAULT_STRENGTH if temporal is None else temporal, loop=loop,
-                      serve=serve_output, virtual_camera=virtual_camera)
+                      serve=serve_output, virtual_camera=virtual_camera, regions=regions(plan, style_options))
 
 
 def _picture_bank(model: str, options: StyleOptions):

@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seconds", type=float, help="stop after this long")
     _encoder_options(w)
     _temporal(w)
+    _regions(w)
     _common(w, CAMERA_AND_VIDEO_SIZE)
 
     i = sub.add_parser("image", help="stylize images")
@@ -317,7 +318,7 @@ def cmd_webcam(args) -> int:
     s = api.webcam(args.camera, args.style, record=args.record, window=not args.no_window, capture_width=args.size,
                    seconds=args.seconds, crf=args.crf, preset=args.preset, temporal=_temporal_strength(args),
                    loop=args.loop, serve=args.serve, serve_public=args.serve_public,
-                   virtual_camera=args.virtual_camera, **_style_options(args))
+                   virtual_camera=args.virtual_camera, **_region_options(args), **_style_options(args))
     _emit(args, s, f"{s['frames']} frames stylized at {s['fps']:.1f} FPS, {s['dropped']} stale camera frames dropped"
           + (f"; recorded {s['recorded_frames']} frames to {s['record']}" if s["record"] else ""))
     return _exit_status(s)

@@ -306,3 +306,21 @@ def test_mask_with_region_or_optimize_is_refused(tmp_path):
     assert_clean_error(run_cli("image", src, "--optimize", "--style-image", src, "--mask", mask), "--optimize")
     # The mask is an input: an output may not overwrite it.
     assert_clean_error(run_cli("image", src, "-o", mask, "--style", STYLE, "--mask", mask))
+
+
+# -- webcam -----------------------------------------------------------------------------------------
+
+def test_webcam_with_two_styles_records_and_reports_the_mask(tmp_path):
+    """A video file as the camera: every frame goes through the live stylizer's mask and
+    composition, and the recording holds them."""
+    camera = make_clip(tmp_path / "cam.mp4", width=96, height=64, frames=8)
+    out = tmp_path / "rec.mp4"
+    proc = run_cli("webcam", "--camera", camera, "--style", STYLE, "--background-style", OTHER_STYLE,
+                   "--no-window", "--record", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    seg = summary["regions"]["segmentation"]
+    assert seg["frames"] == summary["frames"] > 0 and summary["regions"]["background_style"] == OTHER_STYLE
+    assert probe(out)["frames"] == summary["recorded_frames"] > 0
+    assert_clean_error(run_cli("webcam", "--camera", camera, "--style", STYLE, "--region", "person",
+                               "--background-style", OTHER_STYLE, "--no-window", "--seconds", "1"), "exclude")
