@@ -232,3 +232,15 @@ def test_without_an_installed_model_says_how_to_get_one(tmp_path):
     write_photos(tmp_path, count=1)
     assert_clean_error(run_cli("image", tmp_path / "p0.png", "-o", tmp_path / "o.png", "--style-image",
                                tmp_path / "p0.png"), "no arbitrary-style model is installed")
+
+
+def test_style_pictures_run_without_torch(trained, tmp_path):
+    """The plain install has no PyTorch: --style-image runs on the exported files alone."""
+    from test_without_torch import run_without_torch
+
+    write_photos(tmp_path, count=1)
+    out = tmp_path / "o.png"
+    proc = run_without_torch("image", tmp_path / "p0.png", "-o", out, "--style", trained["frame"],
+                             "--style-image", trained["styles"][0], "--strength", "0.6")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.stat().st_size > 0
