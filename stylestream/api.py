@@ -237,11 +237,13 @@ def open(style: str | None = DEFAULT_STYLE, *, device: str = "auto", backend: st
 def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *, crf: int = 18,
           preset: str = DEFAULT_PRESET, temporal: float | None = DEFAULT_STRENGTH, progress: bool = False,
           region: str | None = None, background_style: str | None = None, feather: float = DEFAULT_FEATHER,
-          **options) -> dict:
+          style_schedule: str | None = None, crossfade: str | float | None = None, **options) -> dict:
     """Stylizes a video file into an H.264 file with the source's audio; `options` are
-    StyleOptions' fields, `region`, `background_style` and `feather` RegionOptions'. Returns
-    the job's summary (frames, fps, output, ...). A SIGINT or SIGTERM ends it early with a
-    playable file and `interrupted` set."""
+    StyleOptions' fields, `region`, `background_style` and `feather` RegionOptions'.
+    `style_schedule` ("0:starry,10s:candy,250f:mosaic") changes the style at those times
+    instead of `style`, each blended into the next over `crossfade` (seconds, "1s" or "25f").
+    Returns the job's summary (frames, fps, output, ...). A SIGINT or SIGTERM ends it early
+    with a playable file and `interrupted` set."""
     from stylestream.jobs.batch import names_a_folder, video_output_name
     from stylestream.jobs.video import stylize_video
 
@@ -250,11 +252,36 @@ def video(src: str | Path, dst: str | Path, style: str | None = DEFAULT_STYLE, *
     style_options = StyleOptions(**options)
     plan = RegionOptions(region, background_style, feather)
     refuse_overwriting_inputs(dst, [src, style, background_style, *style_options.style_images])
-    engine_stylizer = stylizer(style, style_options, throughput=True)
+    schedule = None
+    if style_schedule is not None:
+        if region is not None or background_style is not None or style_options.style_images:
+            raise UserError("--style-schedule takes zoo names or model files for the whole frame: not with "
+                            "--region, --background-style or --style-image")
+        schedule = _style_schedule(style_schedule, crossfade, style_options, temporal, dst)
+        engine_stylizer = schedule.stylizers[0]
+    else:
+        if crossfade is not None:
+            raise UserError("--crossfade needs --style-schedule")
+        engine_stylizer = stylizer(style, style_options, throughput=True)
     if names_a_folder(dst):     # an existing folder, or a name ending in /: INPUT.STYLE.mp4 in it
         dst = Path(dst) / video_output_name(Path(src), engine_stylizer.engine.name)
     return stylize_video(str(src), str(dst), engine_stylizer, **encoding, progress=progress,
-                         temporal_strength=temporal, regions=regions(plan, style_options, throughput=True))
+                         temporal_strength=temporal, regions=regions(plan, style_options, throughput=True),
+                         schedule=schedule)
+
+
+def _style_schedule(text: str, crossfade: str | float | None, options: StyleOptions, temporal: float | None, dst):
+    """The StyleSchedule for --style-schedule and --crossfade, each style's engine opened once."""
+    from stylestream.schedule import CROSSFADE_OPTION, StyleSchedule, parse_moment, parse_schedule
+
+    cues = parse_schedule(text)
+    fade = parse_moment(str(crossfade), CROSSFADE_OPTION) if crossfade is not None else None
+    refuse_overwriting_inputs(dst, [c.style for c in cues])
+    opened: dict = {}
+    for cue in cues:
+        if cue.style not in opened:
+            opened[cue.style] = stylizer(cue.style, options, throughput=True)
+    return StyleSchedule(cues, [opened[c.style] for c in cues], fade, temporal)
 
 
 def videos(paths: str | Path | list[str | Path], output: str | Path, style: str | None = DEFAULT_STYLE, *,

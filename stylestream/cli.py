@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the output file (.mp4, .mkv or .mov), or a folder (created for a batch), where each "
                         "input is written as INPUT.STYLE.mp4")
     v.add_argument("--style", help=_style_help())
+    v.add_argument("--style-schedule", metavar="T:STYLE,…",
+                   help="change the style at set times instead of --style, e.g. \"0:starry,10s:candy,250f:mosaic\" "
+                        "(seconds, or frame numbers with f; from 0, increasing) (default: none)")
+    v.add_argument("--crossfade", metavar="D",
+                   help="with --style-schedule: blend each style into the next over D from its time, "
+                        "e.g. 1s or 25f (default: a hard switch)")
     _encoder_options(v)
     v.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (also: STYLESTREAM_NO_PROGRESS=1)")
@@ -291,7 +297,11 @@ def cmd_video(args) -> int:
 
     job = dict(crf=args.crf, preset=args.preset, temporal=_temporal_strength(args),
                progress=not (args.no_progress or args.json), **_region_options(args), **_style_options(args))
+    if args.style_schedule is not None and args.style is not None:
+        raise UserError("give --style or --style-schedule, not both")
     if is_batch(args.inputs):
+        if args.style_schedule is not None:
+            raise UserError("--style-schedule stylizes one video at a time")
         s = api.videos(args.inputs, args.output, args.style, **job)
         lines = [f"{v['input']} -> {v['output']} ({v['frames']} frames, {v['fps']:.1f} FPS)" for v in s["videos"]]
         if s["interrupted"]:
@@ -301,7 +311,8 @@ def cmd_video(args) -> int:
                 print(f"stylestream: warning: {v['input']}: {v['damaged']}", file=sys.stderr)
         _emit(args, s, "\n".join(lines))
         return _report_failures(s, s["videos"], "videos") or _exit_status(s)
-    s = api.video(args.inputs[0], args.output, args.style, **job)
+    s = api.video(args.inputs[0], args.output, args.style, style_schedule=args.style_schedule,
+                  crossfade=args.crossfade, **job)
     line = (f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} FPS, {s['style']} on {s['device']}) "
             f"-> {s['output']}")
     if s["interrupted"]:

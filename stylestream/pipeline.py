@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from stylestream.regions import Regions
+from stylestream.schedule import StyleSchedule
 from stylestream.sinks import VideoFileSink
 from stylestream.sources import AudioItem, VideoFileSource, VideoItem
 from stylestream.stylizer import Stylizer
@@ -114,6 +115,7 @@ class VideoJob:
     temporal: Temporal | None = None        # flow and blend stages; None: each frame on its own
     frames_at_once: int = 1                 # how many frames the infer stage may work on at once
     regions: Regions | None = None          # a style on part of the frame (regions.py); None: all of it
+    schedule: StyleSchedule | None = None   # styles by time (schedule.py); None: `stylizer` throughout
     stop: threading.Event = field(default_factory=threading.Event)
     on_frame: Callable[[int], None] | None = None
     queue_size: int = 8
@@ -179,7 +181,9 @@ class VideoJob:
             for item in items:
                 if self.stop.is_set():
                     return
-                if pool is not None and isinstance(item, InFlight):
+                if pool is not None and isinstance(item, InFlight) and self.schedule is not None:
+                    item.styled = pool.submit(self.schedule.infer, item.item)
+                elif pool is not None and isinstance(item, InFlight):
                     item.styled = pool.submit(lambda image: self.stylizer.infer(self.stylizer.prepare(image)),
                                               item.item.image)
                     background = self.regions.background if self.regions is not None else None
@@ -212,6 +216,10 @@ class VideoJob:
         if temporal is not None and frame.motion is None:
             source = stylizer.prepare(image)
             frame.motion = temporal.estimate(source)
+        if self.schedule is not None:
+            # Each style of the frame blends with its own history and delivers; then they are mixed.
+            parts = frame.styled.result() if frame.styled is not None else self.schedule.infer(frame.item, source)
+            return self.schedule.finish(frame.item, parts, frame.motion)
         if frame.styled is not None:
             styled = frame.styled.result()
         else:

@@ -12,6 +12,7 @@ from stylestream.errors import UserError
 from stylestream.jobs.progress import progress_bar, signal_name, stop_on_signals
 from stylestream.pipeline import VideoJob
 from stylestream.regions import Regions
+from stylestream.schedule import StyleSchedule
 from stylestream.sinks import DEFAULT_PRESET, VideoFileSink, pick_encoder, refuse_overwriting_inputs
 from stylestream.sources import VideoFileSource
 from stylestream.stylizer import Stylizer
@@ -25,9 +26,10 @@ LIGHT_NET_MACS = 40_000
 
 def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset: str = DEFAULT_PRESET,
                   progress: bool = True, temporal_strength: float | None = DEFAULT_STRENGTH,
-                  regions: Regions | None = None, bar=None) -> dict:
+                  regions: Regions | None = None, bar=None, schedule: StyleSchedule | None = None) -> dict:
     """`temporal_strength` None turns optical-flow temporal consistency off (of the masks too);
-    `regions` stylizes part of each frame. `bar`: a progress bar over a batch to count the
+    `regions` stylizes part of each frame; `schedule` changes the style at set times
+    (`stylizer` is its first). `bar`: a progress bar over a batch to count the
     frames into, left open; None: this video's own (if `progress`)."""
     dst_path = Path(dst)
     refuse_overwriting_inputs(dst_path, [src, stylizer.engine.path])
@@ -55,7 +57,15 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
             ahead += 1
         if regions is not None:
             regions.start(temporal_strength)
-        job = VideoJob(source, sink, stylizer, temporal, frames_at_once=ahead, stop=stop, regions=regions)
+        if schedule is not None:
+            try:
+                schedule.start(source.rate, source.video.start_time)
+            except BaseException:
+                sink.abort()
+                source.close()
+                raise
+        job = VideoJob(source, sink, stylizer, temporal, frames_at_once=ahead, stop=stop, regions=regions,
+                       schedule=schedule)
         own_bar = bar is None
         if own_bar:
             bar = progress_bar(source.declared_frames, progress)
@@ -87,6 +97,7 @@ def stylize_video(src: str, dst: str, stylizer: Stylizer, crf: int = 18, preset:
         "stage_fps": job.stage_fps(), "frames_in_flight": ahead, "width": sink.width, "height": sink.height,
         "audio_streams": len(sink.audio_map), "interrupted": interrupted,
         "temporal": temporal_strength,
+        **(schedule.describe() if schedule is not None else {}),
         **({"regions": regions.describe()} if regions is not None else {}),
         "signal": signal_name(caught),
         # Damage is handled as ffmpeg does: corrupt packets are skipped and counted, and the
