@@ -155,7 +155,7 @@ class _Connection:
 
 class StreamOutput:
     """A live output that streams to `url` (see the module's docstring). `rate`: the camera's
-    frame rate (keyframe spacing, frames without timestamps); `audio`: the camera's sound
+    frame rate (keyframe spacing); `audio`: the camera's sound
     (sources.CameraAudio) or None. Timestamps are the frames' wall-clock ones, and the sound's,
     on one clock."""
     interactive = False
@@ -190,7 +190,7 @@ class StreamOutput:
             self._thread = threading.Thread(target=self._send, name="stream-out", daemon=True)
             self._thread.start()
         pts_ms = frame.pts_ms
-        if pts_ms is None:       # no wall-clock timestamp: counted at the rate from the first frame
+        if pts_ms is None:       # no capture timestamp: the time since the first frame
             now = time.perf_counter() * 1000
             self._first_ms = now if self._first_ms is None else self._first_ms
             pts_ms = int(now - self._first_ms)
