@@ -142,18 +142,20 @@ def main() -> None:
     p.add_argument("--history", type=float, default=MASK_HISTORY,
                    help=f"weight of the warped previous mask where trusted (default {MASK_HISTORY})")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-flicker", action="store_true")
     args = p.parse_args()
     if not CLIP.exists():
         sys.exit(f"needs {CLIP}")
     frames = [f for _, f in zip(range(args.frames), video_frames(str(CLIP)))]
     print(f"{machine_name()}; {len(frames)} frames of {CLIP.name} ({frames[0].shape[1]}×{frames[0].shape[0]}), "
           f"style {args.style}, band ±{args.band} px")
-    rows = flicker(frames, args.style, args.band, args.max_size, args.history)
-    print(f"{'mask':12s} {'mask change in band':>20s} {'warp err in band':>17s} {'warp err outside':>17s}")
-    for name, r in rows.items():
-        print(f"{name:12s} {r['mask_change']:20.5f} {r['warp_in_band']:17.6f} {r['warp_outside']:17.6f}")
-    print(f"flicker ratio (per-frame / stabilised): "
-          f"{rows['per-frame']['mask_change'] / rows['stabilised']['mask_change']:.2f}×")
+    if not args.skip_flicker:
+        rows = flicker(frames, args.style, args.band, args.max_size, args.history)
+        print(f"{'mask':12s} {'mask change in band':>20s} {'warp err in band':>17s} {'warp err outside':>17s}")
+        for name, r in rows.items():
+            print(f"{name:12s} {r['mask_change']:20.5f} {r['warp_in_band']:17.6f} {r['warp_outside']:17.6f}")
+        print(f"flicker ratio (per-frame / stabilised): "
+              f"{rows['per-frame']['mask_change'] / rows['stabilised']['mask_change']:.2f}×")
     if args.skip_speed:
         return
     s = speed(frames, args.style, args.background_style, args.repeats)
