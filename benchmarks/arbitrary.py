@@ -2,7 +2,7 @@
 nets, `image --optimize` and the anchor's outputs, and speed.
 
     python benchmarks/arbitrary.py [--model PREFIX.frame.onnx] [--repeats 3] [--json out.json]
-        [--optimize-steps 100] [--anchor-dir DIR] [--skip-quality] [--skip-speed]
+        [--optimize-steps 100] [--anchor-dir DIR] [--skip-quality] [--skip-speed] [--sheet docs/arbitrary_sheet.jpg]
 
 Quality: every held-out picture (trainers/arbitrary/holdout.txt) × the four test photos at
 512 px, scored by `stylestream eval style`'s code (relative Gram distance over relu1_2…relu4_3,
@@ -57,7 +57,7 @@ def quality(args, work: Path) -> dict:
     from stylestream.evaluate import style_quality
 
     rows = []
-    for picture in held_out_pictures():
+    for picture in held_out_pictures()[:args.pictures]:
         for stem in PHOTOS:
             photo = photo_path(stem)
             outputs = {"photo": str(photo)}
@@ -81,13 +81,14 @@ def quality(args, work: Path) -> dict:
             scores = style_quality(list(outputs.values()), str(photo), str(picture), args.vgg_weights, SIZE)
             by_method = dict(zip(outputs, scores["results"]))
             base = by_method["photo"]["style"]
-            row = {"picture": picture.name, "photo": stem}
+            row = {"picture": picture.name, "photo": stem, **({"anchor_file": outputs["anchor"]}
+                                                               if "anchor" in outputs else {})}
             for method, r in by_method.items():
                 row[method] = {"style": r["style"], "content": r["content"], "closed": 1 - r["style"] / base}
             rows.append(row)
             print(f"{picture.stem:32s} {stem:17s} " + "  ".join(
                 f"{m} {row[m]['style']:.3f}/{row[m]['content']:.3f}" for m in outputs if m != "photo"), flush=True)
-    methods = sorted({m for r in rows for m in r if m not in ("picture", "photo")})
+    methods = sorted({m for r in rows for m in r if m not in ("picture", "photo", "anchor_file")})
     summary = {}
     for m in methods:
         have = [r[m] for r in rows if m in r]
@@ -98,6 +99,39 @@ def quality(args, work: Path) -> dict:
         summary["ours_on_anchor_pairs"] = {k: statistics.fmean(r["ours"][k] for r in pairs)
                                            for k in ("style", "content", "closed")}
     return {"rows": rows, "summary": summary}
+
+
+def contact_sheet(rows: list[dict], work: Path, path: str, cell: int = 160) -> None:
+    """Held-out pictures (rows) × test photos: the painting, then ours for each photo, then the
+    anchor's where it exists."""
+    import cv2
+    import numpy as np
+
+    def tile(file: Path | None) -> np.ndarray:
+        if file is None or not Path(file).is_file():
+            return np.full((cell, cell, 3), 255, np.uint8)
+        img = cv2.imread(str(file))
+        s = cell / max(img.shape[:2])
+        img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
+                         interpolation=cv2.INTER_AREA)
+        out = np.full((cell, cell, 3), 255, np.uint8)
+        y, x = (cell - img.shape[0]) // 2, (cell - img.shape[1]) // 2
+        out[y:y + img.shape[0], x:x + img.shape[1]] = img
+        return out
+
+    pictures = list(dict.fromkeys(r["picture"] for r in rows))
+    anchor = any("anchor" in r for r in rows)
+    lines = []
+    for name in pictures:
+        painting = next(p for p in held_out_pictures() if p.name == name)
+        cells = [tile(painting)]
+        for stem in PHOTOS:
+            cells.append(tile(work / f"{stem}.{painting.stem}.ours.png"))
+            if anchor:
+                row = next((r for r in rows if r["picture"] == name and r["photo"] == stem), {})
+                cells.append(tile(row.get("anchor_file")))
+        lines.append(np.hstack(cells))
+    cv2.imwrite(path, np.vstack(lines), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
 def speed(args, work: Path) -> dict:
@@ -141,10 +175,13 @@ def main() -> None:
                    "(default 0: skip)")
     p.add_argument("--anchor-dir", help="the anchor's outputs, PHOTO.PICTURE.jpg (default: none)")
     p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS)")
+    p.add_argument("--pictures", type=int, help="only the first N held-out pictures (default: all)")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--keep", help="keep the stylized pictures in this folder (default: a temporary one)")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--sheet", help="write a contact sheet here (.jpg): held-out pictures × test photos, ours "
+                   "beside the anchor's where given")
     args = p.parse_args()
     result = {"model": args.model or "installed"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,6 +189,8 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         if not args.skip_quality:
             result["quality"] = quality(args, work)
+            if args.sheet:
+                contact_sheet(result["quality"]["rows"], work, args.sheet)
             for m, s in result["quality"]["summary"].items():
                 print(f"mean {m:20s} style {s['style']:.3f}  content {s['content']:.3f}  closed {s['closed']:.0%}")
         if not args.skip_speed:
