@@ -52,6 +52,19 @@ def photo_path(stem: str) -> Path:
     return next((SHARED / "content" / "test").glob(f"{stem}.*"))
 
 
+def photo_at_size(stem: str, work: Path) -> Path:
+    """The test photo with its longer side SIZE: every method gets and gives that size."""
+    import cv2
+
+    out = work / f"{stem}.{SIZE}.png"
+    if not out.exists():
+        img = cv2.imread(str(photo_path(stem)))
+        s = SIZE / max(img.shape[:2])
+        cv2.imwrite(str(out), cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)),
+                                         interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC))
+    return out
+
+
 def quality(args, work: Path) -> dict:
     from stylestream import api
     from stylestream.evaluate import style_quality
@@ -59,7 +72,7 @@ def quality(args, work: Path) -> dict:
     rows = []
     for picture in held_out_pictures()[:args.pictures]:
         for stem in PHOTOS:
-            photo = photo_path(stem)
+            photo = photo_at_size(stem, work)
             outputs = {"photo": str(photo)}
             out = work / f"{stem}.{picture.stem}.ours.png"
             api.image(photo, out, args.model, style_images=(str(picture),), max_size=SIZE)
