@@ -188,7 +188,7 @@ class VideoJob:
                                               item.item.image)
                     background = self.regions.background if self.regions is not None else None
                     if background is not None:
-                        item.background = pool.submit(lambda image: background.infer(background.prepare(image)),
+                        item.background = pool.submit(lambda image, b=background: b.infer(b.prepare(image)),
                                                       item.item.image)
                 pending.append(item)
                 while pending and sum(isinstance(i, InFlight) for i in pending) > max(ahead - 1, 0):

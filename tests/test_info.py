@@ -61,12 +61,13 @@ def test_info_model_names_a_generator_and_a_foreign_net(tmp_path):
 
 
 @pytest.mark.parametrize("kind, needle", [("garbage", "not a readable onnx"), ("missing", "unknown style"),
-                                          ("empty", "empty file"), ("checkpoint", "python -m exports")])
+                                          ("empty", "empty file"), ("checkpoint", "python -m exports"),
+                                          ("garbage.pt", "not a TorchScript model")])
 def test_info_model_bad_files_are_one_line(tmp_path, kind, needle):
     import zipfile
 
-    path = tmp_path / ("m.pt" if kind == "checkpoint" else "m.onnx")
-    if kind == "garbage":
+    path = tmp_path / ("m.pt" if kind in ("checkpoint", "garbage.pt") else "m.onnx")
+    if kind.startswith("garbage"):
         path.write_bytes(b"not protobuf at all" * 50)
     elif kind == "empty":
         path.write_bytes(b"")
