@@ -23,6 +23,10 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # about 80 % of it on a photo and relu4_3 under 0.01 %). "relative": the squared difference
 # over the painting's own ‖G‖², so every layer counts alike, as `style_distances` scores them.
 STYLE_LOSSES = ("mse", "relative")
+# How the content mismatch enters the loss. "mse": the feature MSE, whose size follows the
+# layer's activation scale. "relative": the MSE over the content features' mean square, the
+# squared `style_distances` content figure, so it compares with a "relative" style loss.
+CONTENT_LOSSES = ("mse", "relative")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -138,11 +142,14 @@ class PerceptualLoss(nn.Module):
         style_weight: float = 1e10,
         tv_weight: float = 0.0,
         style_loss: str = "mse",
+        content_loss: str = "mse",
     ):
         super().__init__()
         if style_loss not in STYLE_LOSSES:
             raise ValueError(f"unknown style loss {style_loss!r}; choose from {', '.join(STYLE_LOSSES)}")
-        self.style_loss = style_loss
+        if content_loss not in CONTENT_LOSSES:
+            raise ValueError(f"unknown content loss {content_loss!r}; choose from {', '.join(CONTENT_LOSSES)}")
+        self.style_loss, self.content_loss = style_loss, content_loss
         self.vgg = vgg
         self.content_layer = content_layer
         self.style_layers = style_layers or {name: 1.0 for name in STYLE_LAYERS}
@@ -168,6 +175,8 @@ class PerceptualLoss(nn.Module):
                 content_features = self.vgg(content)
         target = content_features[self.content_layer].float()
         content_loss = F.mse_loss(feats[self.content_layer].float(), target)
+        if self.content_loss == "relative":
+            content_loss = content_loss / target.pow(2).mean().clamp_min(1e-12)
         style_loss = output.new_zeros((), dtype=torch.float32)
         for name, w in self.style_layers.items():
             g = gram_matrix(feats[name])

@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylenets.gatys_defaults import BALANCE_RANGE, DEFAULT_BALANCE, DEFAULT_SCALES, DEFAULT_STEPS
 from stylestream.errors import SlowWarning, UserError
 from stylestream.regions import DEFAULT_FEATHER, REGIONS, check_feather
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
@@ -334,28 +335,50 @@ def image(src: str | Path, dst: str | Path | None = None, style: str | None = DE
 
 
 def optimize(paths: str | Path | list[str | Path], output: str | Path | None, style_image: str | Path | None, *,
-             steps: int = 300, optimizer: str = "lbfgs", scales: tuple[float, ...] = (1.0,),
+             balance: float = DEFAULT_BALANCE, steps: int | tuple[int, ...] | None = None, optimizer: str = "lbfgs",
+             scales: tuple[float, ...] = DEFAULT_SCALES, max_minutes: float | None = None,
              vgg_weights: str | None = None, device: str = "auto", max_size: int | None = None,
              strength: float = 1.0, preserve_color: bool = False, progress: bool = False) -> dict:
     """Gatys et al.'s optimization of each picture against the painting `style_image`, with no
-    trained model (slow; needs PyTorch and VGG16 weights). `paths` and `output` as for images();
-    `progress`: a bar over the optimization steps of all the pictures."""
+    trained model (slow; needs PyTorch and VGG16 weights). `paths` and `output` as for images().
+    `balance`: 0 keeps the photo, 1 paints the painting's texture alone. `steps`: iterations at
+    each of `scales` (one number: the same at every scale; None: DEFAULT_STEPS at the default
+    scales, its last count at each of other scales). `max_minutes`: each picture stops there,
+    with the best image so far. `progress`: a bar over the optimization steps of all the pictures."""
     from stylestream.jobs.images import optimize_images
 
     if not style_image:
         raise UserError("--optimize needs --style-image")
-    if steps < 1:
-        raise UserError("--steps must be at least 1")
+    _between("--balance", balance, *BALANCE_RANGE)
     if optimizer not in OPTIMIZERS:
         raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     if not scales or any(s <= 0 for s in scales):
         raise UserError("--scales must be positive")
+    steps = optimize_steps(steps, tuple(scales))
+    if max_minutes is not None and not max_minutes > 0:
+        raise UserError("--max-minutes must be positive")
     _between("--strength", strength, 0, 1)
     paths = [paths] if isinstance(paths, (str, Path)) else paths
     return optimize_images([str(p) for p in paths], None if output is None else str(output), str(style_image),
                            max_size=max_size or MAX_SIZE_OPTIMIZE, steps=steps, optimizer=optimizer,
-                           scales=tuple(scales), vgg_weights=vgg_weights, device=device, strength=strength,
+                           scales=tuple(scales), vgg_weights=vgg_weights, device=device, balance=balance,
+                           max_seconds=None if max_minutes is None else 60 * max_minutes, strength=strength,
                            keep_color=preserve_color, progress=progress)
+
+
+def optimize_steps(steps: int | tuple[int, ...] | list[int] | None, scales: tuple[float, ...]) -> tuple[int, ...]:
+    """The iterations at each scale: `steps` for one per scale, one number for every scale,
+    None for the defaults (DEFAULT_STEPS at DEFAULT_SCALES, its last count at each of others)."""
+    if steps is None:
+        steps = DEFAULT_STEPS if tuple(scales) == DEFAULT_SCALES else DEFAULT_STEPS[-1]
+    counts = (steps,) * len(scales) if isinstance(steps, int) else tuple(steps)
+    if len(counts) == 1:
+        counts *= len(scales)
+    if len(counts) != len(scales):
+        raise UserError(f"--steps gives {len(counts)} counts for {len(scales)} --scales; give one, or one per scale")
+    if any(n < 1 for n in counts):
+        raise UserError("--steps must be at least 1")
+    return counts
 
 
 def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | Path | None = None,

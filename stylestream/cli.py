@@ -18,6 +18,7 @@ from stylestream import __version__
 from stylestream.api import MAX_SIZE_CPU, MAX_SIZE_GPU, MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE, NOISE_MODES, OPTIMIZERS
 from stylestream.backends.base import DEVICES
 from stylestream.backends.select import BACKENDS, PRECISIONS
+from stylenets.gatys_defaults import DEFAULT_BALANCE, DEFAULT_SCALES, DEFAULT_STEPS
 from stylestream.errors import SlowWarning, UserError
 from stylestream.regions import DEFAULT_FEATHER, REGIONS
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
@@ -196,11 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--style", help=_style_help())
     i.add_argument("--optimize", action="store_true",
                    help="Gatys et al. optimization against --style-image instead of a trained model (slow)")
-    i.add_argument("--steps", type=int, default=300, help="--optimize: iterations per scale")
+    i.add_argument("--balance", type=float, default=DEFAULT_BALANCE, metavar="B",
+                   help="--optimize: how much of the painting against how much of the photo, from 0 (the photo "
+                        "unchanged) to 1 (the painting's brush strokes and colours all over, the photo's shapes "
+                        f"lost); lower keeps faces and edges, higher paints more (default {DEFAULT_BALANCE:g})")
+    i.add_argument("--steps", type=int, nargs="+", metavar="N",
+                   help="--optimize: iterations at each scale, or one number for every scale (default "
+                        f"{' '.join(map(str, DEFAULT_STEPS))}; {DEFAULT_STEPS[-1]} at each of other --scales)")
     i.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
-                   help="--optimize: L-BFGS (converges in a few hundred steps) or Adam")
-    i.add_argument("--scales", type=float, nargs="+", default=[1.0],
-                   help="--optimize: coarse-to-fine scales, e.g. 0.5 1.0")
+                   help="--optimize: L-BFGS (converges in a few hundred steps) or Adam (default lbfgs)")
+    i.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES),
+                   help="--optimize: coarse-to-fine sizes, as fractions of the output's; the coarse ones paint "
+                        f"large strokes (default {' '.join(f'{s:g}' for s in DEFAULT_SCALES)})")
+    i.add_argument("--max-minutes", type=float, metavar="M",
+                   help="--optimize: stop each picture after this long, with the best image so far "
+                        "(default: all the steps)")
     i.add_argument("--vgg-weights", help="--optimize: local VGG16 weights")
     _regions(i, mask=True)
     _common(i, f"{MAX_SIZE_IMAGE}; {MAX_SIZE_OPTIMIZE} with --optimize")
@@ -344,8 +355,9 @@ def cmd_image(args) -> int:
             raise UserError("--region, --background-style and --mask work with style models, not --optimize")
         if len(args.style_image or ()) > 1:
             raise UserError("--optimize matches one --style-image")
-        s = api.optimize(args.inputs, args.output, (args.style_image or [None])[0], steps=args.steps, optimizer=args.optimizer,
-                         scales=tuple(args.scales), vgg_weights=args.vgg_weights, device=args.device,
+        s = api.optimize(args.inputs, args.output, (args.style_image or [None])[0], balance=args.balance,
+                         steps=args.steps, optimizer=args.optimizer, scales=tuple(args.scales),
+                         max_minutes=args.max_minutes, vgg_weights=args.vgg_weights, device=args.device,
                          max_size=args.max_size, strength=args.strength, preserve_color=args.preserve_color,
                          progress=not (args.no_progress or args.json))
     else:

@@ -98,11 +98,13 @@ def _each_image(specs: list[str], out: str | None, style: str, others: list, sty
             "signal": signal_name(caught)}
 
 
-def optimize_images(specs: list[str], out: str | None, style_image: str, max_size: int, steps: int,
+def optimize_images(specs: list[str], out: str | None, style_image: str, max_size: int, steps: tuple[int, ...],
                     optimizer: str, scales: tuple[float, ...], vgg_weights: str | None, device: str,
-                    strength: float = 1.0, keep_color: bool = False, progress: bool = False) -> dict:
+                    balance: float, max_seconds: float | None = None, strength: float = 1.0,
+                    keep_color: bool = False, progress: bool = False) -> dict:
     """Gatys optimization of each image against `style_image` (no trained model involved),
-    with one bar over all the optimization steps of the batch."""
+    `steps[i]` at `scales[i]`, each image within `max_seconds` where given, with one bar over
+    all the optimization steps of the batch."""
     import cv2
     import torch
 
@@ -120,20 +122,16 @@ def optimize_images(specs: list[str], out: str | None, style_image: str, max_siz
     style_rgb, _, _ = read_image(Path(style_image))
     to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0).to(dev)  # noqa: E731
     style = to_tensor(style_rgb)
-    cfg = GatysConfig(steps=steps, optimizer=optimizer, scales=scales)
+    cfg = GatysConfig(steps=steps, optimizer=optimizer, scales=scales, balance=balance, max_seconds=max_seconds)
 
     def stylize(rgb: np.ndarray, bar) -> np.ndarray:
         h, w = rgb.shape[:2]
         s = min(1.0, max_size / max(h, w))
         small = cv2.resize(rgb, (max(16, round(w * s)), max(16, round(h * s))), interpolation=cv2.INTER_AREA)
         first = bar.n
-        scale_done = [0, 0]     # steps of the scales before this one, the last step seen in it
 
         def on_step(step: int, _losses) -> None:
-            if step < scale_done[1]:            # a new scale starts counting again
-                scale_done[0] += steps
-            scale_done[1] = step
-            bar.update(first + scale_done[0] + step - bar.n)
+            bar.update(first + step - bar.n)
 
         out_t = optimize(to_tensor(small), style, vgg, cfg, on_step=on_step)
         styled = (out_t[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
@@ -141,7 +139,7 @@ def optimize_images(specs: list[str], out: str | None, style_image: str, max_siz
         return finish(styled, rgb, strength, keep_color)
 
     summary = _each_image(specs, out, Path(style_image).stem, [style_image, vgg_weights], stylize, progress,
-                          unit="step", per_image=steps * len(scales))
+                          unit="step", per_image=sum(steps))
     return {**summary, "method": f"gatys-{optimizer}", "device": str(dev)}
 
 
