@@ -23,7 +23,7 @@ from stylestream.errors import SlowWarning, UserError
 from stylestream.regions import DEFAULT_FEATHER, REGIONS, check_feather
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS, refuse_overwriting_inputs
 from stylestream.temporal.params import DEFAULT_STRENGTH
-from stylestream.zoo import ARCH_CHOICES, DEFAULT_STYLE
+from stylestream.zoo import ARCH_CHOICES, DEFAULT_STYLE, resolve_generator
 
 # Longest side a frame is stylized at unless max_size says otherwise: what a CPU keeps up
 # with in real time, a GPU's full HD, and a still picture's detail.
@@ -32,6 +32,7 @@ MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE = 1024, 512
 CRF_RANGE = (0, 51)             # H.264's quality scale
 DREAM_FPS_RANGE = (1, 240)
 MIN_DREAM_SIZE = 16
+DREAM_RECORD_SECONDS = 10.0   # a recording with no window and no --frames/--seconds
 OPTIMIZERS = ("lbfgs", "adam")
 NOISE_MODES = ("const", "random", "none")
 
@@ -456,7 +457,7 @@ def _picture_bank(model: str, options: StyleOptions):
     return list(names), bank
 
 
-def _generator(path: str | Path, trunc: float, noise: str, device: str):
+def _generator(path: Path, trunc: float, noise: str, device: str):
     from stylestream.generator import GeneratorEngine
 
     _between("--trunc", trunc, 0, 1)
@@ -465,7 +466,7 @@ def _generator(path: str | Path, trunc: float, noise: str, device: str):
     return GeneratorEngine(path, device)
 
 
-def generate(generator: str | Path, output: str | Path, *, seeds: str = "0-15", mix: tuple[str, str] | None = None,
+def generate(generator: str | Path | None, output: str | Path, *, seeds: str = "0-15", mix: tuple[str, str] | None = None,
              crossover: int | None = None, cols: int | None = None, trunc: float = 1.0, noise: str = "const",
              device: str = "auto") -> dict:
     """A grid of the generator's images for `seeds` (e.g. "0-15" or "3,7,9"); with `mix`
@@ -476,6 +477,7 @@ def generate(generator: str | Path, output: str | Path, *, seeds: str = "0-15", 
 
     if cols is not None and cols < 1:
         raise UserError("--cols must be at least 1")
+    generator = resolve_generator(None if generator is None else str(generator))
     refuse_overwriting_inputs(output, [generator])
     gen = _generator(generator, trunc, noise, device)
     if mix:
@@ -485,12 +487,13 @@ def generate(generator: str | Path, output: str | Path, *, seeds: str = "0-15", 
     return generate_grid(gen, parse_seeds(seeds), str(output), trunc, noise, cols)
 
 
-def dream(generator: str | Path, *, record: str | Path | None = None, window: bool = True,
+def dream(generator: str | Path | None = None, *, record: str | Path | None = None, window: bool = True,
           frames: int | None = None, seconds: float | None = None, fps: float = 30.0, key_seconds: float = 2.0,
           seed: int = 0, size: int | None = None, trunc: float = 1.0, noise: str = "const", device: str = "auto",
           crf: int = 18, preset: str = DEFAULT_PRESET) -> dict:
     """A smooth walk through the generator's latent space (keyframe k from seed + k, one
-    every `key_seconds`) to a window and/or a recording at `fps`."""
+    every `key_seconds`) to a window and/or a recording at `fps`. `generator` None is the
+    zoo's default; a recording with no window and no length lasts DREAM_RECORD_SECONDS."""
     from stylestream.jobs.generate import dream as walk
 
     if frames is not None and frames < 1:
@@ -503,6 +506,9 @@ def dream(generator: str | Path, *, record: str | Path | None = None, window: bo
     encoding = check_encoding(crf, preset)
     if not window and not record:
         raise UserError("--no-window needs --record: nothing would be shown or saved")
+    if not window and frames is None and seconds is None:
+        frames = round(DREAM_RECORD_SECONDS * fps)
+    generator = resolve_generator(None if generator is None else str(generator))
     if record:
         refuse_overwriting_inputs(record, [generator])
     gen = _generator(generator, trunc, noise, device)

@@ -15,7 +15,8 @@ import sys
 import warnings
 
 from stylestream import __version__
-from stylestream.api import MAX_SIZE_CPU, MAX_SIZE_GPU, MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE, NOISE_MODES, OPTIMIZERS
+from stylestream.api import (DREAM_RECORD_SECONDS, MAX_SIZE_CPU, MAX_SIZE_GPU, MAX_SIZE_IMAGE, MAX_SIZE_OPTIMIZE,
+                             NOISE_MODES, OPTIMIZERS)
 from stylestream.backends.base import DEVICES
 from stylestream.backends.select import BACKENDS, PRECISIONS
 from stylenets.gatys_defaults import DEFAULT_BALANCE, DEFAULT_SCALES, DEFAULT_STEPS
@@ -23,7 +24,7 @@ from stylestream.errors import SlowWarning, UserError
 from stylestream.regions import DEFAULT_FEATHER, REGIONS
 from stylestream.sinks import DEFAULT_PRESET, X264_PRESETS
 from stylestream.temporal.params import DEFAULT_STRENGTH
-from stylestream.zoo import ARCH_CHOICES, DEFAULT_STYLE
+from stylestream.zoo import ARCH_CHOICES, DEFAULT_GENERATOR, DEFAULT_STYLE, zoo_generators
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 # Modules of the optional extras (pyproject.toml), and how to get them.
@@ -35,6 +36,8 @@ OPTIONAL_MODULES = {
 
 
 CAMERA_AND_VIDEO_SIZE = f"{MAX_SIZE_CPU} on CPU, {MAX_SIZE_GPU} on CUDA"
+GENERATOR_HELP = (f"a zoo generator ({', '.join(zoo_generators()) or 'none installed'}) or a generator .onnx/.pt "
+                  f"from train-gan (default {DEFAULT_GENERATOR})")
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):
@@ -243,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_arguments(sub.add_parser(command.name, help=command.help))
 
     g = sub.add_parser("generate", help="images from a StyleGAN generator: a grid of seeds, or a style-mixing grid")
-    g.add_argument("--generator", required=True, help="generator .onnx or .pt (from train-gan)")
+    g.add_argument("--generator", help=GENERATOR_HELP)
     g.add_argument("--seeds", default="0-15", help="seeds to draw, e.g. 1-16 or 3,7,9 (default 0-15)")
     g.add_argument("--mix", nargs=2, metavar=("ROWS", "COLS"),
                    help="style-mixing grid: row seeds keep their styles before --crossover, column seeds give the rest")
@@ -253,10 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     _generator_options(g)
 
     d = sub.add_parser("dream", help="an endless smooth walk through a generator's latent space")
-    d.add_argument("--generator", required=True, help="generator .onnx or .pt (from train-gan)")
+    d.add_argument("--generator", help=GENERATOR_HELP)
     d.add_argument("--record", metavar="OUT.mp4", help="also write the walk to a video file")
     d.add_argument("--no-window", action="store_true", help="show no window (needs --record)")
-    d.add_argument("--frames", type=int, help="stop after this many frames")
+    d.add_argument("--frames", type=int, help="stop after this many frames (default: until closed; "
+                                              f"{DREAM_RECORD_SECONDS:g} s with --no-window)")
     d.add_argument("--seconds", type=float, help="stop after this long")
     d.add_argument("--fps", type=float, default=30.0, help="frame rate of the window and the recording (default 30)")
     d.add_argument("--key-seconds", type=float, default=2.0, help="seconds from one keyframe latent to the next")
@@ -497,7 +501,6 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = show_warning
     try:
         args = build_parser().parse_args(argv)
-
         code = COMMANDS[args.command](args) if args.command in COMMANDS else run_installed(args)
     except UserError as exc:
         if debug:

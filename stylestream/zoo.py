@@ -11,7 +11,9 @@ from pathlib import Path
 from stylestream.errors import UserError
 
 ZOO_DIR = Path(__file__).parent / "models"
+GENERATOR_DIR = ZOO_DIR / "generators"
 DEFAULT_STYLE = "starry"
+DEFAULT_GENERATOR = "starry"
 ARCH_CHOICES = ("auto", "johnson", "compact")
 
 
@@ -27,14 +29,23 @@ def zoo_models() -> dict[str, dict[str, Path]]:
     return zoo
 
 
+def _model_file(spec: str, what: str) -> Path | None:
+    """`spec` as a file path when it names one (by suffix or because it exists), else None
+    for a zoo name. A model file that is not there is an error."""
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in (".onnx", ".pt", ".pth") or path.exists():
+        if not path.exists():
+            raise UserError(f"{what} not found: {path}")
+        return path
+    return None
+
+
 def resolve_style(spec: str | None, arch: str = "auto", on_gpu: bool = False) -> Path:
     """A zoo name or a path to .onnx / .pt. For zoo names, `arch` picks the size; `auto`
     means the compact net on CPU and the full one on a GPU, falling back to whichever exists."""
     spec = spec or DEFAULT_STYLE
-    path = Path(spec).expanduser()
-    if path.suffix.lower() in (".onnx", ".pt", ".pth") or path.exists():
-        if not path.exists():
-            raise UserError(f"model not found: {path}")
+    path = _model_file(spec, "model")
+    if path is not None:
         return path
     models = zoo_models()
     if spec not in models:
@@ -47,3 +58,21 @@ def resolve_style(spec: str | None, arch: str = "auto", on_gpu: bool = False) ->
     if arch not in sizes:
         raise UserError(f"style {spec!r} has no {arch} model (it has: {', '.join(sizes)})")
     return sizes[arch]
+
+
+def zoo_generators() -> dict[str, Path]:
+    """name → the StyleGAN generators shipped in the package (`--generator starry`)."""
+    return {p.name.removesuffix(".onnx"): p for p in sorted(GENERATOR_DIR.glob("*.onnx"))}
+
+
+def resolve_generator(spec: str | None) -> Path:
+    """A zoo generator's name or a path to a generator .onnx / .pt; None is the default one."""
+    spec = spec or DEFAULT_GENERATOR
+    path = _model_file(spec, "generator")
+    if path is not None:
+        return path
+    generators = zoo_generators()
+    if spec not in generators:
+        names = ", ".join(generators) or "none installed"
+        raise UserError(f"unknown generator {spec!r}: give a .onnx/.pt file from train-gan or a zoo name ({names})")
+    return generators[spec]

@@ -66,3 +66,32 @@ def test_video_reports_which_net_ran(tmp_path):
         proc = run_cli("video", clip, tmp_path / f"{arch}.mp4", "--arch", arch, "--max-size", "64", "--json")
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["arch"] == arch
+
+
+def test_default_generator_is_a_trained_small_model():
+    from stylenets.metadata import read_metadata
+    from stylestream.zoo import DEFAULT_GENERATOR, resolve_generator, zoo_models
+
+    path = resolve_generator(None)
+    assert path.stem == DEFAULT_GENERATOR and path.stat().st_size <= 8 * 2**20
+    meta = read_metadata(path)
+    assert meta["kind"] == "stylestream.generator" and int(meta["steps"]) >= 1000
+    # the generators are not listed as styles
+    assert all(p.parent != path.parent for sizes in zoo_models().values() for p in sizes.values())
+
+
+def test_generate_and_dream_need_no_arguments(tmp_path):
+    grid = tmp_path / "grid.png"
+    proc = run_cli("generate", "-o", grid, "--seeds", "0-3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import cv2
+    image = cv2.imread(str(grid))
+    assert image is not None and image.shape[0] >= 128 and image.std() > 10
+
+    walk = tmp_path / "walk.mp4"
+    proc = run_cli("dream", "--no-window", "--record", walk, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    from stylestream.api import DREAM_RECORD_SECONDS
+    assert summary["frames"] == round(DREAM_RECORD_SECONDS * 30)
+    assert probe(walk)["frames"] == summary["frames"]

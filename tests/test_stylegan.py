@@ -380,7 +380,7 @@ def test_dream_interrupted_keeps_a_playable_file(tiny_generator, tmp_path):
     out = tmp_path / "walk.mp4"
     env = {**os.environ, "STYLESTREAM_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "stylestream", "dream", "--generator", str(tiny_generator["onnx"]),
-                             "--no-window", "--record", str(out), "--json"], cwd=ROOT, env=env,
+                             "--no-window", "--record", str(out), "--seconds", "600", "--json"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".walk.partial-*")) and time.monotonic() < deadline:
