@@ -30,7 +30,7 @@ def _style_pictures(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from trainers.arbitrary import train
+    from trainers.arbitrary.loop import train
     from trainers.arbitrary.config import ArbitraryConfig
 
     root = tmp_path_factory.mktemp("arbitrary")
@@ -51,7 +51,7 @@ def test_training_exports_both_parts_and_resumes(trained):
     from dataclasses import replace
 
     from stylenets.metadata import ARBITRARY_ENCODER_KIND, ARBITRARY_FRAME_KIND, read_metadata
-    from trainers.arbitrary import train
+    from trainers.arbitrary.loop import train
 
     assert trained["result"]["steps"] == 3
     assert all(np.isfinite(v) for k, v in trained["result"]["history"][-1].items())

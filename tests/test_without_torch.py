@@ -53,3 +53,15 @@ def test_commands_that_need_torch_name_the_extra(tmp_path, args):
     cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((32, 32, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "s.jpg"), np.zeros((32, 32, 3), np.uint8))
     assert_clean_error(run_without_torch(*args, cwd=tmp_path), "stylestream[train]")
+
+
+def test_every_trainer_command_builds_its_parser_without_torch():
+    """The CLI adds every installed trainer command's arguments to its parser, so their option
+    modules must import without torch, whether or not the entry points are installed."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import argparse\n"
+            "from trainers.cli import TRAIN, TRAIN_ARBITRARY, TRAIN_GAN\n"
+            "for command in (TRAIN, TRAIN_GAN, TRAIN_ARBITRARY):\n"
+            "    command.add_arguments(argparse.ArgumentParser())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -79,7 +79,7 @@ def _add_train_arbitrary_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _train_arbitrary(args: argparse.Namespace) -> int:
-    from trainers.arbitrary import train
+    from trainers.arbitrary.loop import train
     from trainers.arbitrary.config import config_from_args
 
     result = train(config_from_args(args))
