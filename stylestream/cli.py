@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--optimize: iterations at each scale, or one number for every scale (default "
                         f"{' '.join(map(str, DEFAULT_STEPS))}; {DEFAULT_STEPS[-1]} at each of other --scales)")
     i.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
-                   help="--optimize: L-BFGS (converges in a few hundred steps) or Adam (default lbfgs)")
+                   help="--optimize: L-BFGS (paints in a few dozen steps) or Adam (default lbfgs)")
     i.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES),
                    help="--optimize: coarse-to-fine sizes, as fractions of the output's; the coarse ones paint "
                         f"large strokes (default {' '.join(f'{s:g}' for s in DEFAULT_SCALES)})")
