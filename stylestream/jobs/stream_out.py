@@ -7,6 +7,9 @@ counted), and while the server is unreachable frames are dropped and counted. A 
 connection is reopened in the background, first after RECONNECT_FIRST_SECONDS and then
 twice as long each failed try, up to RECONNECT_MAX_SECONDS; every connection starts with a
 keyframe, so a server that comes back shows pictures at once.
+
+Known limit: PyAV keeps the GIL through a blocking RTMP handshake, so a server that accepts
+the connection and never answers freezes the whole process (docs/live.md).
 """
 from __future__ import annotations
 
