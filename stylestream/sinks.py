@@ -140,6 +140,8 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 # (bigbuckbunny, crf 18, one thread) superfast takes 11.1 ms a frame against veryfast's
 # 22.1, for files 8 % larger at 0.3 dB lower PSNR; ultrafast doubles the file size.
 DEFAULT_PRESET = "superfast"
+# Live frames carry wall-clock timestamps in milliseconds.
+MILLISECOND = Fraction(1, 1000)
 
 
 class VideoFileSink:

@@ -4,6 +4,8 @@ and started again."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -105,12 +107,14 @@ def test_rtmp_stream_with_sound_survives_a_server_restart(tmp_path, tiny_models)
           f"after the restart; {stream}")
 
 
-def test_udp_stream_latency(tmp_path):
-    """Frames handed to the output arrive at a receiver in MPEG-TS, a few ms later."""
+@pytest.mark.parametrize("scheme", ["udp", "rtmp"])
+def test_stream_latency(tmp_path, scheme):
+    """Frames handed to the output arrive at a receiver soon after, in MPEG-TS over UDP and FLV over RTMP."""
     from stylestream.jobs.live import LiveFrame
     from stylestream.jobs.stream_out import StreamOutput
 
-    url = f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    url = (f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}" if scheme == "udp"
+           else f"rtmp://127.0.0.1:{free_port()}/live/key")
     server = Server(url)
     out = StreamOutput(url, Fraction(25), log=lambda line: None)
     rng = np.random.default_rng(0)
@@ -128,10 +132,43 @@ def test_udp_stream_latency(tmp_path):
     # Arrival minus the moment the frame was handed over (its timestamp on the sender's clock).
     latency_ms = np.array([f["t"] - (start + f["pts"]) for f in frames]) * 1000
     steady = latency_ms[len(latency_ms) // 2:]          # after the receiver's start-up
-    print(f"\nudp/mpegts 320x180: {len(frames)} of {out.stats.sent} frames, latency median "
+    print(f"\n{scheme}/{out.format} 320x180: {len(frames)} of {out.stats.sent} frames, latency median "
           f"{np.median(steady):.1f} ms, max {steady.max():.1f} ms")
-    assert out.summary()["format"] == "mpegts"
+    assert out.summary()["format"] == ("mpegts" if scheme == "udp" else "flv")
     assert np.median(steady) < 250, steady
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP to freeze the server")
+def test_a_server_that_stops_reading_mid_stream_counts_as_lost():
+    """The server is frozen mid-stream (SIGSTOP): once the socket buffers are full the sender
+    hangs in a write, is ended after the network timeout, and the loss is reported; the
+    camera loop's writes stay instant throughout."""
+    from stylestream.jobs.live import LiveFrame
+    from stylestream.jobs.stream_out import StreamOutput
+
+    url = f"rtmp://127.0.0.1:{free_port()}/live/key"
+    server = Server(url)
+    warnings: list[str] = []
+    out = StreamOutput(url, Fraction(25), log=warnings.append)
+    noise = [np.random.default_rng(i).integers(0, 256, (360, 640, 3), dtype=np.uint8) for i in range(4)]
+    start, slowest = time.time(), 0.0
+    try:
+        for i in range(25 * 40):
+            if i == 50:
+                assert server.wait_for("video", 10, 10)
+                os.kill(server.proc.pid, signal.SIGSTOP)
+            t0 = time.perf_counter()
+            out.write(LiveFrame(noise[i % 4], pts_ms=int((time.time() - start) * 1000)), [])
+            slowest = max(slowest, time.perf_counter() - t0)
+            if any("lost" in line for line in warnings):
+                break
+            time.sleep(0.04)
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.kill()
+        out.close()
+    assert any("lost" in line and "no answer" in line for line in warnings), warnings
+    assert slowest < 0.5, f"a camera-loop write took {slowest:.2f} s"
 
 
 def test_stream_urls_are_checked_before_the_camera_opens(tmp_path, tiny_models):
@@ -154,19 +191,21 @@ def test_printed_urls_hide_the_stream_key():
     assert shown_url("udp://239.0.0.1:1234") == "udp://239.0.0.1:1234"
 
 
-@pytest.mark.skip(reason="known bug: PyAV 18 holds the GIL through a blocking RTMP handshake, so a server that "
-                         "accepts and never answers freezes the whole process, camera loop included")
+
 def test_the_camera_loop_never_waits_on_a_server_that_does_not_answer():
     """A server that accepts the connection and then says nothing (a network that stopped
-    answering) holds the sender thread, never the loop: its frames are dropped and counted."""
+    answering) holds only the sender process, never the loop: its frames are dropped and
+    counted, the sender is given up after the network timeout with a warning, and closing
+    the output does not wait for it."""
     from stylestream.jobs.live import LiveFrame
-    from stylestream.jobs.stream_out import StreamOutput
+    from stylestream.jobs.stream_out import SENDER_START_SECONDS, StreamOutput
+    from stylestream.jobs.stream_sender import NETWORK_TIMEOUT_SECONDS
 
+    warnings: list[str] = []
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        out = StreamOutput(f"rtmp://127.0.0.1:{silent.getsockname()[1]}/live/x", Fraction(25),
-                           log=lambda line: None)
+        out = StreamOutput(f"rtmp://127.0.0.1:{silent.getsockname()[1]}/live/x", Fraction(25), log=warnings.append)
         image = np.zeros((32, 32, 3), np.uint8)
         t0 = time.perf_counter()
         for i in range(50):
@@ -174,4 +213,10 @@ def test_the_camera_loop_never_waits_on_a_server_that_does_not_answer():
             time.sleep(0.01)
         assert time.perf_counter() - t0 < 1.5
         assert out.stats.dropped_offline == 50 and out.stats.sent == 0 and not out.connected
+        deadline = time.monotonic() + NETWORK_TIMEOUT_SECONDS + SENDER_START_SECONDS + 5
+        while not warnings and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert warnings and "cannot reach" in warnings[0] and "no answer" in warnings[0], warnings
+        t0 = time.perf_counter()
         out.close()
+        assert time.perf_counter() - t0 < 3, "closing waited on the silent server"

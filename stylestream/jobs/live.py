@@ -22,7 +22,7 @@ import numpy as np
 from stylestream.imagefile import write_snapshot
 from stylestream.jobs.progress import signal_name, stop_on_signals
 from stylestream.regions import Regions
-from stylestream.sinks import DEFAULT_PRESET, VideoFileSink, WindowSink
+from stylestream.sinks import DEFAULT_PRESET, MILLISECOND, VideoFileSink, WindowSink
 from stylestream.stylizer import Stylizer
 from stylestream.temporal import Temporal
 
@@ -30,7 +30,6 @@ QUIT_KEYS = (ord("q"), 27)     # q, Esc
 PAUSE_KEY = ord(" ")
 SNAPSHOT_KEY = ord("s")
 NO_KEY = -1
-MILLISECOND = Fraction(1, 1000)
 
 
 @dataclass

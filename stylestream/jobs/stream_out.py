@@ -1,38 +1,42 @@
 """Stream out: the live loop's frames to an RTMP, SRT or UDP server as H.264 (+ AAC when the
 camera has sound), through PyAV/FFmpeg.
 
-A sender thread owns the connection, so the camera loop never waits on the network: `write`
-hands the newest frame over (one slot; a frame the sender has not taken yet is replaced and
-counted), and while the server is unreachable frames are dropped and counted. A lost
-connection is reopened in the background, first after RECONNECT_FIRST_SECONDS and then
-twice as long each failed try, up to RECONNECT_MAX_SECONDS; every connection starts with a
-keyframe, so a server that comes back shows pictures at once.
+The camera loop never waits on the network. `write` hands the newest frame to a sender
+thread (one slot; a frame the sender has not taken yet is replaced and counted), and that
+thread pipes it to a sender process (stream_sender) that encodes and sends. The process is
+there because PyAV keeps Python's global lock through FFmpeg's blocking network calls: a
+server that accepts and never answers would otherwise freeze every thread. A sender that
+has not connected, or has not taken a frame, within NETWORK_TIMEOUT_SECONDS is killed.
 
-Known limit: PyAV keeps the GIL through a blocking RTMP handshake, so a server that accepts
-the connection and never answers freezes the whole process (docs/live.md).
+While the server is unreachable frames are dropped and counted. A lost connection is
+reopened in the background, first after RECONNECT_FIRST_SECONDS and then twice as long
+each failed try, up to RECONNECT_MAX_SECONDS; every connection starts with a keyframe, so a
+server that comes back shows pictures at once.
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from stylestream.errors import UserError
-from stylestream.jobs.live import MILLISECOND, NO_KEY, LiveFrame
+from stylestream.jobs.live import NO_KEY, LiveFrame
+from stylestream.jobs.stream_sender import NETWORK_TIMEOUT_SECONDS, read_message, reason, write_message
 from stylestream.sinks import DEFAULT_PRESET
 
 # URL scheme → the container FFmpeg sends in: FLV is what RTMP carries; SRT and UDP carry MPEG-TS.
 STREAM_FORMATS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts", "udp": "mpegts"}
 RECONNECT_FIRST_SECONDS, RECONNECT_MAX_SECONDS = 0.5, 8.0
-# How long connecting, or one write, may take before the connection counts as lost.
-NETWORK_TIMEOUT_SECONDS = 5.0
-# A keyframe every second: a viewer who joins, or a server that comes back, waits at most this long.
-KEYFRAME_SECONDS = 1.0
+# Starting Python and PyAV in the sender process, on top of the network's own timeout.
+SENDER_START_SECONDS = 5.0
 
 
 def is_stream_url(target: str) -> bool:
@@ -93,66 +97,79 @@ class StreamStats:
     reconnect_seconds: list[float] = field(default_factory=list)   # connection lost → next one open
 
 
-class _Connection:
-    """One open connection: the container, an H.264 stream and an AAC stream when there is sound."""
+class _Sender:
+    """A running stream_sender process: `send` pipes it a message; a thread reads what it says."""
 
-    def __init__(self, url: str, fmt: str, width: int, height: int, rate: Fraction, crf: int, preset: str,
-                 audio_layout: tuple[int, str] | None):
-        import av
+    def __init__(self, config: dict):
+        root = str(Path(__file__).resolve().parents[2])       # where the stylestream package lives
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.proc = subprocess.Popen([sys.executable, "-m", "stylestream.jobs.stream_sender"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.connected = threading.Event()
+        self.ended = threading.Event()
+        self.error: str | None = None
+        self.busy_since: float | None = None        # when the write in progress began
+        threading.Thread(target=self._listen, name="stream-sender-listen", daemon=True).start()
+        self.send(config)
 
-        options = {"flush_packets": "1"}          # each packet out at once, not when 32 KB have gathered
-        if fmt == "flv":
-            options["flvflags"] = "no_duration_filesize"   # a live stream has no end to seek back to
-        self.container = av.open(url, "w", format=fmt, options=options, timeout=NETWORK_TIMEOUT_SECONDS)
+    def _listen(self) -> None:
         try:
-            video = self.container.add_stream("libx264", rate=rate)
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.codec_context.time_base = video.time_base = MILLISECOND
-            video.options = {"crf": str(crf), "preset": preset, "tune": "zerolatency",
-                             "g": str(max(1, round(float(rate) * KEYFRAME_SECONDS))), "bf": "0"}
-            self.video = video
-            self.audio = None
-            if audio_layout is not None:
-                sample_rate, layout = audio_layout
-                self.audio = self.container.add_stream("aac", rate=sample_rate)
-                self.audio.layout = layout
-            self.container.start_encoding()     # connects: a server that is down fails here
-        except BaseException:
-            self.close(flush=False)
-            raise
-        self.width, self.height = width, height
-        self.last_pts = -1
-        self.last_audio_pts = -1
-
-    def write(self, image: np.ndarray, pts_ms: int) -> None:
-        import av
-
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:self.height, :self.width]), format="rgb24")
-        frame = frame.reformat(format="yuv420p")
-        pts = max(pts_ms, self.last_pts + 1)
-        frame.pts, frame.time_base = pts, MILLISECOND
-        self.last_pts = pts
-        self.container.mux(self.video.encode(frame))
-
-    def write_audio(self, frame) -> None:
-        if self.audio is None or frame.pts <= self.last_audio_pts:
-            return
-        self.last_audio_pts = frame.pts
-        self.container.mux(self.audio.encode(frame))
-
-    def close(self, flush: bool = True) -> None:
-        import av
-
-        try:
-            if flush:
-                self.container.mux(self.video.encode(None))
-                if self.audio is not None:
-                    self.container.mux(self.audio.encode(None))
-        except (av.error.FFmpegError, OSError, ValueError):
+            while (message := read_message(self.proc.stdout)) is not None:
+                header = message[0]
+                if header.get("connected"):
+                    self.connected.set()
+                if "error" in header:
+                    self.error = header["error"]
+        except (OSError, ValueError):
             pass
+        self.proc.stdout.close()
+        code = self.proc.wait()
+        if self.error is None and code != 0:
+            self.error = f"no answer for {NETWORK_TIMEOUT_SECONDS:.0f} s" if code < 0 else f"sender exit status {code}"
+        self.ended.set()
+        self.connected.set()        # wakes a wait for the connection: it will not come
+
+    def wait_connected(self, stop: threading.Event) -> bool:
+        """Whether the server accepted the stream; False when the sender failed, took too long, or `stop` was set."""
+        give_up = time.perf_counter() + NETWORK_TIMEOUT_SECONDS + SENDER_START_SECONDS
+        while not self.connected.wait(0.05) and not stop.is_set() and time.perf_counter() < give_up:
+            pass
+        if self.ended.is_set() or not self.connected.is_set():
+            self.error = self.error or f"no answer in {NETWORK_TIMEOUT_SECONDS:.0f} s"
+            return False
+        return True
+
+    def send(self, header: dict, payload=b"") -> None:
+        """Raises OSError when the process has gone (it lost the connection, or was killed)."""
+        self.busy_since = time.perf_counter()
         try:
-            self.container.close()
-        except (av.error.FFmpegError, OSError):
+            write_message(self.proc.stdin, header, payload)
+        except ValueError as exc:       # its stdin was closed by a kill
+            raise BrokenPipeError(str(exc)) from None
+        finally:
+            self.busy_since = None
+        if self.ended.is_set():
+            raise BrokenPipeError(self.error or "the sender stopped")
+
+    def stuck(self) -> bool:
+        started = self.busy_since
+        return started is not None and time.perf_counter() - started > NETWORK_TIMEOUT_SECONDS
+
+    def finish(self) -> None:
+        """End of input: the sender flushes and closes the connection; killed if it takes too long."""
+        self._close_input()
+        if not self.ended.wait(NETWORK_TIMEOUT_SECONDS):
+            self.kill()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.ended.wait(NETWORK_TIMEOUT_SECONDS)
+        self._close_input()
+
+    def _close_input(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
             pass
 
 
@@ -176,6 +193,7 @@ class StreamOutput:
         self._connected = False
         self._size: tuple[int, int] | None = None
         self._thread: threading.Thread | None = None
+        self._sender: _Sender | None = None
         self._first_ms: float | None = None
 
     @property
@@ -192,6 +210,9 @@ class StreamOutput:
             self._size = (w - w % 2, h - h % 2)         # yuv420p needs even sizes
             self._thread = threading.Thread(target=self._send, name="stream-out", daemon=True)
             self._thread.start()
+        sender = self._sender
+        if sender is not None and sender.stuck():
+            sender.proc.kill()      # the server stopped taking data; the sender thread reconnects
         pts_ms = frame.pts_ms
         if pts_ms is None:       # no capture timestamp: the time since the first frame
             now = time.perf_counter() * 1000
@@ -216,26 +237,29 @@ class StreamOutput:
             taken, self._slot = self._slot, None
             return taken
 
-    def _connect(self) -> _Connection:
-        layout = None
-        if self.audio is not None:
-            layout = (self.audio.sample_rate, self.audio.layout)
+    def _connect(self) -> _Sender:
         w, h = self._size
-        return _Connection(self.url, self.format, w, h, self.rate, self.crf, self.preset, layout)
+        audio = None if self.audio is None else [self.audio.sample_rate, self.audio.layout]
+        return _Sender({"url": self.url, "format": self.format, "width": w, "height": h, "rate": str(self.rate),
+                        "crf": self.crf, "preset": self.preset, "audio": audio})
 
     def _send(self) -> None:
-        import av
-
         wait = RECONNECT_FIRST_SECONDS
         lost_at: float | None = None
         while not self._stop.is_set():
             try:
-                connection = self._connect()
-            except (av.error.FFmpegError, OSError) as exc:
+                sender = self._connect()
+                connected = sender.wait_connected(self._stop)
+            except OSError as exc:          # the sender process did not start, or died at once
+                sender, connected = None, False
+                failure = reason(exc)
+            if not connected:
+                if sender is not None:
+                    sender.kill()
+                    failure = sender.error
                 if lost_at is None:
                     lost_at = time.perf_counter()
-                    self.log(f"warning: cannot reach {shown_url(self.url)} ({_reason(exc)}); "
-                             "retrying in the background")
+                    self.log(f"warning: cannot reach {shown_url(self.url)} ({failure}); retrying in the background")
                 self._stop.wait(wait)
                 wait = min(wait * 2, RECONNECT_MAX_SECONDS)
                 continue
@@ -247,36 +271,51 @@ class StreamOutput:
             lost_at, wait = None, RECONNECT_FIRST_SECONDS
             if self.audio is not None:
                 self.audio.drain()          # the sound of the outage is not sent late
+            self._sender = sender
             with self._cond:
                 self._connected = True
             try:
-                self._stream(connection)
-                connection.close()
-            except (av.error.FFmpegError, OSError) as exc:
+                self._stream(sender)
+                sender.finish()
+            except OSError:
                 with self._cond:
                     self._connected, self._slot = False, None
-                connection.close(flush=False)
+                sender.kill()
                 lost_at = time.perf_counter()
-                self.log(f"warning: lost {shown_url(self.url)} ({_reason(exc)}); reconnecting in the background")
+                self.log(f"warning: lost {shown_url(self.url)} ({sender.error or 'the sender stopped'}); "
+                         "reconnecting in the background")
                 self._stop.wait(wait)
+            finally:
+                self._sender = None
         with self._cond:
             self._connected = False
 
-    def _stream(self, connection: _Connection) -> None:
+    def _stream(self, sender: _Sender) -> None:
         while not self._stop.is_set():
             taken = self._take(timeout=0.02)
-            if self.audio is not None:
-                for frame in self.audio.drain():
-                    connection.write_audio(frame)
-                    self.stats.audio_frames += 1
+            self._send_audio(sender)
             if taken is not None:
-                connection.write(*taken)
-                self.stats.sent += 1
+                self._send_video(sender, *taken)
+            elif sender.ended.is_set():
+                raise BrokenPipeError(sender.error or "the sender stopped")
         # Stopping: the frame handed over last still goes out.
         taken = self._take(timeout=0)
         if taken is not None:
-            connection.write(*taken)
-            self.stats.sent += 1
+            self._send_video(sender, *taken)
+
+    def _send_video(self, sender: _Sender, image: np.ndarray, pts_ms: int) -> None:
+        w, h = self._size
+        image = np.ascontiguousarray(image[:h, :w])
+        sender.send({"video": [h, w], "pts_ms": pts_ms}, image)
+        self.stats.sent += 1
+
+    def _send_audio(self, sender: _Sender) -> None:
+        if self.audio is None:
+            return
+        for frame in self.audio.drain():
+            samples = np.ascontiguousarray(frame.to_ndarray(), dtype=np.float32)
+            sender.send({"audio": list(samples.shape), "pts": frame.pts}, samples)
+            self.stats.audio_frames += 1
 
     def _finish(self) -> None:
         self._stop.set()
@@ -298,8 +337,3 @@ class StreamOutput:
                 "dropped_offline": s.dropped_offline, "dropped_busy": s.dropped_busy,
                 "audio_frames": s.audio_frames, "connections": s.connections,
                 "reconnect_seconds": s.reconnect_seconds}
-
-
-def _reason(exc: BaseException) -> str:
-    text = (getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__).strip()
-    return text.splitlines()[0]
