@@ -418,8 +418,9 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
         check_stream_url(str(record))
     elif record:
         refuse_overwriting_inputs(record, [camera, *styles, *style_options.style_images])
+    picture_model = styles[0] if style_options.style_images else None    # the arbitrary-style net, if named
     if style_options.style_images:
-        styles, bank = _picture_bank(styles[0], style_options)
+        styles, bank = _picture_bank(picture_model, style_options)
     else:
         bank = StyleBank({s: stylizer(s, style_options) for s in styles},
                          lambda name: stylizer(name, style_options), more=list(zoo_models()))
@@ -428,11 +429,36 @@ def webcam(camera: str = "0", styles: list[str] | None = None, *, record: str | 
     serve_output = None
     if address:
         from stylestream.jobs.serve import StudioServer
-        serve_output = lambda controls, status: StudioServer(address, controls, status)  # noqa: E731
+        picture_style = _picture_styles(picture_model, style_options)
+        serve_output = lambda controls, status: StudioServer(address, controls, status, picture_style)  # noqa: E731
     return run_camera(str(camera), controls, record=None if record is None else str(record), window=window,
                       capture_width=capture_width, **encoding, max_seconds=seconds,
                       temporal_strength=DEFAULT_STRENGTH if temporal is None else temporal, loop=loop,
                       serve=serve_output, virtual_camera=virtual_camera, regions=regions(plan, style_options))
+
+
+def _picture_styles(model: str | None, options: StyleOptions):
+    """For the studio page: a viewer's uploaded picture (bytes, file suffix, name) → its
+    stylizer through the arbitrary-style model `model` (None: the installed one). None when
+    there is no such model."""
+    import tempfile
+    from dataclasses import replace
+
+    from stylestream.arbitrary import DEFAULT_MODEL
+
+    if model is None and not DEFAULT_MODEL.is_file():
+        return None
+
+    def picture_style(picture: bytes, suffix: str, name: str):
+        with tempfile.TemporaryDirectory(prefix="stylestream-") as folder:
+            path = Path(folder) / f"{name}{suffix}"
+            path.write_bytes(picture)
+            try:
+                return stylizer(model or DEFAULT_STYLE, replace(options, style_images=(str(path),), mix=None))
+            except UserError as exc:     # its message names the picture, not where it was kept
+                message = str(exc).replace(f"--style-image {path}", path.name).replace(str(path), path.name)
+                raise UserError(message) from None
+    return picture_style
 
 
 def _picture_bank(model: str, options: StyleOptions):

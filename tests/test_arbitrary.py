@@ -2,9 +2,11 @@
 and run by `image`, `video` and `webcam` with --style-image."""
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import struct
+import urllib.parse
 import zlib
 from pathlib import Path
 
@@ -244,3 +246,71 @@ def test_style_pictures_run_without_torch(trained, tmp_path):
                              "--style-image", trained["styles"][0], "--strength", "0.6")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.stat().st_size > 0
+
+
+def test_an_uploaded_picture_is_the_same_style_as_the_picture_given(trained, tmp_path):
+    """The studio page's upload path paints exactly what `--style-image` paints."""
+    import cv2
+
+    from stylestream.api import StyleOptions, _picture_styles
+
+    reference, _ = _image(trained, tmp_path, "ref", "--style-image", trained["styles"][1])
+    make = _picture_styles(str(trained["frame"]), StyleOptions(backend="onnxruntime"))
+    stylizer = make(trained["styles"][1].read_bytes(), ".png", "upload")
+    photo = cv2.cvtColor(cv2.imread(str(tmp_path / "photo.png")), cv2.COLOR_BGR2RGB)
+    painted = cv2.cvtColor(stylizer(photo), cv2.COLOR_RGB2BGR)
+    assert np.abs(painted.astype(int) - reference.astype(int)).max() <= 1
+    with pytest.raises(Exception, match=r"^bad\.jpg: not a readable image"):
+        make(b"\xff\xd8\xff\xe0 not a jpeg" * 10, ".jpg", "bad")
+
+
+def test_the_studio_page_takes_a_picture_as_a_style(trained, tmp_path):
+    """POST /style-picture and the page's file input: the picture becomes a style, switched to;
+    bad uploads are refused with a message while the stream plays on."""
+    import webdriver
+    from test_serve import start_studio
+
+    from stylestream.jobs.serve import MAX_PICTURE_BYTES
+
+    clip = make_clip(tmp_path / "cam.mp4", width=96, height=64, frames=20, fps=10)
+    studio = start_studio(clip, "--style", trained["frame"], "--style-image", trained["styles"][0], "--seconds", "300")
+    try:
+        assert studio.json("/controls")["picture_styles"] is True
+        s1 = trained["styles"][1]
+        status, controls = studio.post(s1.read_bytes(), "image/png", "style-picture?name=My%20Painting.png")
+        assert status == 200 and controls["style"] == "My-Painting" and "My-Painting" in controls["styles"], controls
+        status, controls = studio.post(s1.read_bytes(), "image/png", "style-picture?name=My%20Painting.png")
+        assert controls["style"] == "My-Painting-2"
+        at, _ = studio.snapshot()
+        assert studio.json("/status")["style"] == "My-Painting-2"
+        refused = {
+            "corrupt": (b"\xff\xd8\xff\xe0 not a jpeg" * 10, "image/jpeg", 400, "not a readable image"),
+            "type": (s1.read_bytes(), "text/plain", 415, "image/jpeg"),
+        }
+        for name, (body, kind, code, needle) in refused.items():
+            status, answer = studio.post(body, kind, f"style-picture?name={name}.png")
+            assert status == code and needle in answer["error"] and "\n" not in answer["error"], (name, answer)
+        # An oversize picture is refused on its headers, before its bytes are read.
+        address = urllib.parse.urlsplit(studio.url)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+        connection.putrequest("POST", "/style-picture?name=huge.png")
+        connection.putheader("Content-Type", "image/png")
+        connection.putheader("Content-Length", str(MAX_PICTURE_BYTES + 1))
+        connection.endheaders()
+        answer = connection.getresponse()
+        assert answer.status == 413 and "at most" in json.loads(answer.read())["error"]
+        connection.close()
+        assert studio.json("/controls")["style"] == "My-Painting-2"
+        studio.snapshot(after=at + 1)             # the stream plays on
+        if webdriver.missing() is None:
+            with webdriver.Browser() as browser:
+                browser.open(studio.url)
+                browser.wait_for("return window.studio.frames >= 2 && !document.getElementById('upload').hidden")
+                browser.choose_file("#picture", trained["styles"][2])
+                browser.wait_for("return document.getElementById('style').value === 's2'", 60)
+                assert studio.json("/controls")["style"] == "s2"
+                painted = browser.run("return window.studio.frames")
+                browser.wait_for("return window.studio.frames >= arguments[0] + 3", 20, painted)
+    finally:
+        studio.proc.terminate()
+        studio.proc.communicate(timeout=60)

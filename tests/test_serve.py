@@ -39,9 +39,9 @@ class Studio:
         assert status == 200, (status, body)
         return json.loads(body)
 
-    def post(self, body: bytes | dict, content_type: str = "application/json") -> tuple[int, dict]:
+    def post(self, body: bytes | dict, content_type: str = "application/json", path: str = "controls") -> tuple[int, dict]:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
-        request = urllib.request.Request(self.url + "controls", data=data, method="POST",
+        request = urllib.request.Request(self.url + path, data=data, method="POST",
                                          headers={"Content-Type": content_type})
         try:
             with urllib.request.urlopen(request, timeout=60) as r:
@@ -163,6 +163,14 @@ def test_bad_controls_are_refused_and_the_stream_runs_on(studio, body, status, n
     assert got == status and needle in answer["error"], (got, answer)
     assert studio.json("/controls") == before          # nothing changed
     studio.snapshot(after=at + 1)                       # and frames keep coming
+
+
+def test_without_an_arbitrary_style_model_pictures_are_refused(studio):
+    assert studio.json("/controls")["picture_styles"] is False
+    status, body = studio.post(b"\x89PNG....", "image/png", "style-picture?name=a.png")
+    assert status == 409 and "arbitrary-style model" in body["error"], body
+    first, _ = studio.snapshot()
+    studio.snapshot(after=first)          # the stream runs on
 
 
 def test_controls_need_a_json_body(studio):

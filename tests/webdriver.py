@@ -91,6 +91,11 @@ class Browser:
         found = self._call("POST", f"{self.session}/element", {"using": "css selector", "value": css})
         self._call("POST", f"{self.session}/element/{found[ELEMENT]}/click", {})
 
+    def choose_file(self, css: str, path) -> None:
+        """Picks `path` in the file input `css`, as a user would in the file dialog."""
+        found = self._call("POST", f"{self.session}/element", {"using": "css selector", "value": css})
+        self._call("POST", f"{self.session}/element/{found[ELEMENT]}/value", {"text": str(path)})
+
     def screenshot(self) -> bytes:
         """The page as PNG bytes."""
         return base64.b64decode(self._call("GET", f"{self.session}/screenshot"))

@@ -61,6 +61,18 @@ class StyleBank:
         with self._lock:
             self._openers[name] = opener
 
+    def add_opened(self, wanted: str, stylizer: Stylizer) -> str:
+        """Adds an opened style under `wanted`, or `wanted-2`, `-3`… when that name is taken; its name."""
+        with self._lock:
+            taken = set(self._names())
+            name = wanted
+            for n in range(2, len(taken) + 3):
+                if name not in taken:
+                    break
+                name = f"{wanted}-{n}"
+            self._opened[name] = stylizer
+            return name
+
     def stylizer(self, name: str) -> Stylizer:
         """The style's stylizer, opened now if it is not yet (in the caller's thread: a viewer's
         request waits for it, the live loop does not)."""

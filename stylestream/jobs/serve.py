@@ -9,6 +9,9 @@
     GET  /controls      the settings and the styles to choose from
     POST /controls      a JSON object of settings to change; a bad one answers 4xx with
                         {"error": "..."} and changes nothing
+    POST /style-picture?name=FILE   a picture (image/jpeg, png, webp or bmp) to paint in: it
+                        becomes a style through the arbitrary-style model and is switched to;
+                        refused (409) when the job has no such model
     GET  /clock         the server's clock, which the page uses to measure latency
 
 Why multipart JPEG over the standard library's threaded HTTP server: each frame is encoded
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import sys
 import threading
@@ -33,17 +37,29 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from stylestream.errors import UserError
 from stylestream.jobs.camera import LiveControls
 from stylestream.jobs.live import NO_KEY, LiveFrame
+from stylestream.stylizer import Stylizer
+
+# A picture's bytes, its file suffix and name → its stylizer; UserError for a bad picture.
+PictureStyle = Callable[[bytes, str, str], Stylizer]
 
 PAGE = Path(__file__).with_name("studio.html")
 JPEG_QUALITY = 85
 BOUNDARY = "stylestream-frame"
 MAX_CONTROL_BYTES = 4096        # a settings change is a few dozen bytes
+MAX_PICTURE_BYTES = 20 * 1024 * 1024    # a phone photo is 2–8 MB
+# Each uploaded style keeps an engine open; this bounds what viewers can make the job hold.
+MAX_UPLOADED_STYLES = 16
+# Not types a web form may send without asking first (CORS), so other pages cannot upload here.
+PICTURE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/bmp": ".bmp"}
+NO_PICTURE_STYLES = ("this job has no arbitrary-style model, so a picture cannot be a style: install one, or start "
+                     "it with --style-image (docs/arbitrary_style.md)")
 # A viewer's send buffer: about two 640×360 frames. The kernel's own, grown to megabytes for a
 # fast link, would hold seconds of frames for a viewer that reads slowly.
 STREAM_SEND_BUFFER = 128 * 1024
@@ -135,8 +151,10 @@ class StudioServer:
     from construction (so a taken port fails before the camera starts) until close."""
     interactive = False
 
-    def __init__(self, address: tuple[str, int], controls: LiveControls, status: Callable[[], dict]):
-        self.controls, self.status = controls, status
+    def __init__(self, address: tuple[str, int], controls: LiveControls, status: Callable[[], dict],
+                 picture_style: PictureStyle | None = None):
+        self.controls, self.status, self.picture_style = controls, status, picture_style
+        self.uploaded: list[str] = []
         self.latest = LatestFrame()
         self.viewers = self.peak_viewers = self.frames_sent = 0
         self._count_lock = threading.Lock()
@@ -212,25 +230,37 @@ def _handler(studio: StudioServer) -> type[BaseHTTPRequestHandler]:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
 
         def do_POST(self):
-            if self.path.split("?", 1)[0] != "/controls":
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {self.path}"})
-                return
+            path = self.path.split("?", 1)[0]
+            if path == "/controls":
+                self._change_controls()
+            elif path == "/style-picture":
+                self._add_picture_style()
+            else:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+
+        def _body_length(self, what: str, limit: int) -> int | None:
+            """The request body's length, or None when it was answered with an error."""
             length = self.headers.get("Content-Length", "")
             if not length.isdigit():
-                self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "a control message needs a Content-Length"})
-                return
-            if int(length) > MAX_CONTROL_BYTES:
+                self._json(HTTPStatus.LENGTH_REQUIRED, {"error": f"{what} needs a Content-Length"})
+                return None
+            if int(length) > limit:
                 self.close_connection = True    # its body is left unread
-                self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                           {"error": f"a control message is at most {MAX_CONTROL_BYTES} bytes, not {length}"})
+                self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"{what} is at most {limit} bytes, not {length}"})
+                return None
+            return int(length)
+
+        def _change_controls(self) -> None:
+            if (length := self._body_length("a control message", MAX_CONTROL_BYTES)) is None:
                 return
             # A JSON content type keeps other web pages from posting here: a browser asks this
             # server first (CORS), and it never says yes.
             if self.headers.get_content_type() != "application/json":
+                self.close_connection = True
                 self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "a control message is application/json"})
                 return
             try:
-                changes = json.loads(self.rfile.read(int(length)))
+                changes = json.loads(self.rfile.read(length))
             except (ValueError, UnicodeDecodeError):
                 self._json(HTTPStatus.BAD_REQUEST, {"error": "a control message is a JSON object"})
                 return
@@ -244,10 +274,40 @@ def _handler(studio: StudioServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._json(HTTPStatus.OK, self._controls())
 
+        def _add_picture_style(self) -> None:
+            if studio.picture_style is None:
+                self.close_connection = True
+                self._json(HTTPStatus.CONFLICT, {"error": NO_PICTURE_STYLES})
+                return
+            if (length := self._body_length("a picture", MAX_PICTURE_BYTES)) is None:
+                return
+            suffix = PICTURE_TYPES.get(self.headers.get_content_type())
+            if suffix is None:
+                self.close_connection = True
+                self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                           {"error": f"a picture is one of {', '.join(PICTURE_TYPES)}, not {self.headers.get_content_type()}"})
+                return
+            picture = self.rfile.read(length)
+            if len(studio.uploaded) >= MAX_UPLOADED_STYLES:
+                self._json(HTTPStatus.CONFLICT, {"error": f"this job already has {MAX_UPLOADED_STYLES} uploaded styles"})
+                return
+            query = parse_qs(urlsplit(self.path).query)
+            wanted = _style_name(query.get("name", ["picture"])[0])
+            try:
+                stylizer = studio.picture_style(picture, suffix, wanted)
+            except UserError as exc:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                return
+            name = studio.controls.styles.add_opened(wanted, stylizer)
+            studio.uploaded.append(name)
+            studio.controls.change(style=name)
+            self._json(HTTPStatus.OK, self._controls())
+
         def _controls(self) -> dict:
             s = studio.controls.settings
             return {"style": s.style, "strength": s.strength, "preserve_color": s.preserve_color,
-                    "temporal": s.temporal, "styles": studio.controls.styles.names}
+                    "temporal": s.temporal, "styles": studio.controls.styles.names,
+                    "picture_styles": studio.picture_style is not None, "max_picture_bytes": MAX_PICTURE_BYTES}
 
         def _json(self, status: HTTPStatus, body: dict) -> None:
             self._send(status, json.dumps(body).encode(), "application/json")
@@ -290,3 +350,9 @@ def _handler(studio: StudioServer) -> type[BaseHTTPRequestHandler]:
                 studio.viewer(joined=False)
 
     return Handler
+
+
+def _style_name(filename: str) -> str:
+    """An uploaded picture's style name: its file name's stem, in letters, digits, - and _."""
+    stem = Path(filename.replace("\\", "/")).stem
+    return re.sub(r"[^\w-]+", "-", stem).strip("-")[:40] or "picture"
