@@ -227,6 +227,54 @@ def resume_checkpoint(path: Path, modules: dict, arch_key: str, arch) -> tuple[i
     return step, extra
 
 
+class NetTraining:
+    """One network trained by Adam: the optimizer, the grad scaler, the checkpointed state
+    (resumed from `run_dir`/checkpoint.pt with `resume`) and, when distributed, the DDP
+    wrapper. `model` is what the loop calls; `net` is the plain network it exports."""
+
+    MAX_BAD_STEPS = 10      # non-finite losses in a row before the run gives up
+
+    def __init__(self, net: torch.nn.Module, lr: float, rt: Runtime, precision: str, run_dir: Path,
+                 resume: bool = False, clip_grad_norm: float = float("inf")):
+        self.net, self.rt, self.clip_grad_norm = net, rt, clip_grad_norm
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        self.scaler = grad_scaler(rt.device, precision)
+        self.state = {"model": net, "optimizer": self.optimizer,
+                      **({"scaler": self.scaler} if self.scaler.is_enabled() else {})}
+        self.checkpoint = Path(run_dir) / "checkpoint.pt"
+        self.step = 0
+        if resume:
+            self.step, _ = resume_checkpoint(self.checkpoint, self.state, "model_config", net.config())
+        self.model = net
+        if rt.distributed:
+            dev = rt.device
+            self.model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda"
+                                                                   else None)
+        self._bad_steps = 0
+
+    def update(self, loss: torch.Tensor) -> None:
+        """One step on `loss`, skipped when the loss or the gradients are not finite (rather
+        than poison the weights); FloatingPointError when that lasts MAX_BAD_STEPS steps."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip_grad_norm)
+        if all_finite(loss + grad_norm, self.rt):
+            self.scaler.step(self.optimizer)
+            self._bad_steps = 0
+        else:
+            self._bad_steps += 1
+            if self._bad_steps >= self.MAX_BAD_STEPS:
+                raise FloatingPointError(f"loss non-finite for {self.MAX_BAD_STEPS} steps in a row at step "
+                                         f"{self.step}; lower --lr")
+        self.scaler.update()    # with fp16 loss scaling, an overflow lowers the scale for the next step
+        self.step += 1
+
+    def save(self, extra: dict | None = None) -> None:
+        save_checkpoint(self.checkpoint, self.step, self.state, extra={"model_config": self.net.config(),
+                                                                       **(extra or {})})
+
+
 class Logger:
     """TensorBoard scalars/images and a tqdm bar, on the main process only."""
 

@@ -55,26 +55,18 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         print(f"{len(content)} photos, {len(styles)} style pictures ({len(refused)} held out, refused)")
     vgg = VGGFeatures(load_vgg16_features(cfg.vgg_weights)).to(dev, memory_format=channels_last)
     net = build_net(cfg).to(dev, memory_format=channels_last)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    scaler = services.grad_scaler(dev, cfg.precision)
-    state = {"model": net, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
     run_dir = cfg.run_dir
-    ckpt_path = run_dir / "checkpoint.pt"
-    step = 0
-    if cfg.resume:
-        step, _ = services.resume_checkpoint(ckpt_path, state, "model_config", net.config())
-    model = net
-    if rt.distributed:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    training = services.NetTraining(net, cfg.lr, rt, cfg.precision, run_dir, cfg.resume, clip_grad_norm=10.0)
+    model = training.model
 
     fixed_photos = content.batch(-1, 4).to(dev)
     fixed_styles = styles.batch(-1, 4).to(dev)
-    logger = services.Logger(rt, run_dir / "tb", total=cfg.steps, initial=step, desc="arbitrary")
+    logger = services.Logger(rt, run_dir / "tb", total=cfg.steps, initial=training.step, desc="arbitrary")
     history: list[dict] = []
-    bad_steps = 0
-    start, start_step = time.perf_counter(), step
+    start, start_step = time.perf_counter(), training.step
     stop = False
-    while step < cfg.steps and not stop:
+    while training.step < cfg.steps and not stop:
+        step = training.step
         x = content.batch(step, cfg.batch, rt.rank).to(dev).contiguous(memory_format=channels_last)
         s = styles.batch(step, cfg.batch, rt.rank).to(dev).contiguous(memory_format=channels_last)
         with services.autocast(dev, cfg.precision):
@@ -88,19 +80,8 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
             terms["identity"] = cfg.identity_weight * F.l1_loss(y_self.float(), x.float())
             terms["tv"] = cfg.tv_weight * total_variation(y)
             terms["total"] = sum(terms[k] for k in LOSS_NAMES[1:])
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(terms["total"]).backward()
-        scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        if services.all_finite(terms["total"] + grad_norm, rt):
-            scaler.step(optimizer)
-            bad_steps = 0
-        else:  # skip the update rather than poison the weights; give up if it persists
-            bad_steps += 1
-            if bad_steps >= 10:
-                raise FloatingPointError(f"loss non-finite for 10 steps in a row at step {step}; lower --lr")
-        scaler.update()
-        step += 1
+        training.update(terms["total"])
+        step = training.step
         stop = services.time_is_up(start, cfg.max_minutes, rt)
 
         scalars = services.mean_across_ranks(torch.stack([terms[k].detach().float() for k in LOSS_NAMES]), rt)
@@ -111,8 +92,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         if rt.is_main and (step % cfg.sample_every == 0 or last):
             _write_samples(net, fixed_photos, fixed_styles, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or last):
-            services.save_checkpoint(ckpt_path, step, state,
-                                     extra={"model_config": net.config(), "config": asdict(cfg)})
+            training.save({"config": asdict(cfg)})
     logger.close()
     elapsed = time.perf_counter() - start
     result = {"steps": step, "seconds": elapsed, "steps_per_second": (step - start_step) / max(elapsed, 1e-9),

@@ -79,26 +79,17 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
             raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
         model.load_state_dict(start_net.state_dict())
     before = sum(checkpoint_steps(cfg.init))
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scaler = services.grad_scaler(dev, cfg.precision)
-    state = {"model": model, "optimizer": optimizer, **({"scaler": scaler} if scaler.is_enabled() else {})}
-
     run_dir = cfg.run_dir
-    ckpt_path = run_dir / "checkpoint.pt"
-    step = 0
-    if cfg.resume:
-        step, _ = services.resume_checkpoint(ckpt_path, state, "model_config", model.config())
-    ddp_model = model
-    if rt.distributed:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    training = services.NetTraining(model, cfg.lr, rt, cfg.precision, run_dir, cfg.resume)
+    ddp_model = training.model
 
     samples = _sample_photos(sampler, cfg.size).to(dev)
-    logger = services.Logger(rt, run_dir / "tb", total=cfg.steps, initial=step, desc=style_name(cfg))
+    logger = services.Logger(rt, run_dir / "tb", total=cfg.steps, initial=training.step, desc=style_name(cfg))
     history: list[dict] = []
-    bad_steps = 0
-    start, start_step = time.perf_counter(), step
+    start, start_step = time.perf_counter(), training.step
     stop = False
-    while step < cfg.steps and not stop:
+    while training.step < cfg.steps and not stop:
+        step = training.step
         x = sampler.batch(step, cfg.batch, rt.rank).to(dev).contiguous(memory_format=channels_last)
         with services.autocast(dev, cfg.precision):
             with torch.no_grad():
@@ -116,19 +107,8 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
             losses["distill"] = cfg.distill_weight * F.l1_loss(y.float(), target.float()) if teacher is not None \
                 else zero
             losses["total"] = losses["total"] + losses["temporal"] + losses["distill"]
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(losses["total"]).backward()
-        scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-        if services.all_finite(losses["total"] + grad_norm, rt):
-            scaler.step(optimizer)
-            bad_steps = 0
-        else:  # skip the update rather than poison the weights; give up if it persists
-            bad_steps += 1
-            if bad_steps >= 10:
-                raise FloatingPointError(f"loss non-finite for 10 steps in a row at step {step}; lower --lr")
-        scaler.update()  # with fp16 loss scaling, an overflow lowers the scale for the next step
-        step += 1
+        training.update(losses["total"])
+        step = training.step
         stop = services.time_is_up(start, cfg.max_minutes, rt)
 
         names = ("total", "content", "style", "tv", "temporal", "distill")
@@ -142,9 +122,7 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         if rt.is_main and (step % cfg.sample_every == 0 or step == cfg.steps or stop):
             _write_samples(model, samples, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or stop):
-            services.save_checkpoint(ckpt_path, step, state,
-                                     extra={"model_config": model.config(), "config": asdict(cfg),
-                                            "steps_before": before})
+            training.save({"config": asdict(cfg), "steps_before": before})
     logger.close()
     elapsed = time.perf_counter() - start
     result = {"steps": step, "seconds": elapsed, "steps_per_second": (step - start_step) / max(elapsed, 1e-9),
