@@ -59,15 +59,13 @@ class Viewer(threading.Thread):
         self.url, self.latencies, self.stop = url, [], threading.Event()
 
     def run(self):
+        from stylestream.jobs.serve import read_parts
+
         with urllib.request.urlopen(self.url + "stream.mjpg", timeout=30) as r:
-            while not self.stop.is_set():
-                headers = {}
-                while (line := r.readline().strip()) or not headers:
-                    if b":" in line:
-                        k, v = line.decode().split(":", 1)
-                        headers[k.lower()] = v.strip()
-                r.read(int(headers["content-length"]) + 2)
+            for headers, _ in read_parts(r):
                 self.latencies.append(time.time() * 1000 - float(headers["x-captured-ms"]))
+                if self.stop.is_set():
+                    break
 
 
 def status(url: str) -> dict:

@@ -47,11 +47,7 @@ def resolve_style(spec: str | None, arch: str = "auto", on_gpu: bool = False) ->
     path = _model_file(spec, "model")
     if path is not None:
         return path
-    models = zoo_models()
-    if spec not in models:
-        names = ", ".join(models) or "none installed"
-        raise UserError(f"unknown style {spec!r}: give a .onnx/.pt file or a zoo name ({names})")
-    sizes = models[spec]
+    sizes = _zoo_entry(spec, zoo_models(), "style", "a .onnx/.pt file")
     if arch == "auto":
         preferred = ("johnson", "compact") if on_gpu else ("compact", "johnson")
         return next(sizes[a] for a in preferred if a in sizes)
@@ -71,8 +67,11 @@ def resolve_generator(spec: str | None) -> Path:
     path = _model_file(spec, "generator")
     if path is not None:
         return path
-    generators = zoo_generators()
-    if spec not in generators:
-        names = ", ".join(generators) or "none installed"
-        raise UserError(f"unknown generator {spec!r}: give a .onnx/.pt file from train-gan or a zoo name ({names})")
-    return generators[spec]
+    return _zoo_entry(spec, zoo_generators(), "generator", "a .onnx/.pt file from train-gan")
+
+
+def _zoo_entry(name: str, entries: dict, what: str, files: str):
+    """`entries[name]`, or a UserError that lists the zoo's names."""
+    if name not in entries:
+        raise UserError(f"unknown {what} {name!r}: give {files} or a zoo name ({', '.join(entries) or 'none installed'})")
+    return entries[name]

@@ -180,18 +180,17 @@ def test_controls_need_a_json_body(studio):
 
 def _read_parts(url: str, seconds: float) -> list[tuple[int, float]]:
     """(frame number, capture-to-arrival ms) of each part a viewer reading as fast as it can gets."""
+    from stylestream.jobs.serve import read_parts
+
     got = []
     with urllib.request.urlopen(url + "stream.mjpg", timeout=30) as r:
         assert r.headers.get_content_type() == "multipart/x-mixed-replace"
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            headers = {}
-            while (line := r.readline().strip()) or not headers:
-                if b":" in line:
-                    k, v = line.decode().split(":", 1)
-                    headers[k.lower()] = v.strip()
-            r.read(int(headers["content-length"]) + 2)
+        for headers, jpeg in read_parts(r):
+            assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"      # whole JPEGs
             got.append((int(headers["x-frame"]), time.time() * 1000 - float(headers["x-captured-ms"])))
+            if time.monotonic() >= end:
+                break
     return got
 
 

@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -350,6 +350,24 @@ def _handler(studio: StudioServer) -> type[BaseHTTPRequestHandler]:
                 studio.viewer(joined=False)
 
     return Handler
+
+
+def read_parts(stream) -> Iterator[tuple[dict[str, str], bytes]]:
+    """The parts of a /stream.mjpg response (a binary file object) as (headers with lower-case
+    names, JPEG bytes), until the stream ends: the reader of what Handler._stream writes, for
+    tools and tests."""
+    while True:
+        headers: dict[str, str] = {}
+        for line in iter(stream.readline, b""):
+            line = line.strip()
+            if not line and headers:
+                break
+            if b":" in line:
+                name, value = line.decode().split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        else:
+            return
+        yield headers, stream.read(int(headers["content-length"]) + 2)[:-2]
 
 
 def _style_name(filename: str) -> str:
