@@ -80,7 +80,7 @@ def quality(args, work: Path) -> dict:
     for picture in held_out_pictures()[:args.pictures]:
         for stem in PHOTOS:
             photo = photo_at_size(stem, work)
-            outputs = {"photo": str(photo)}
+            outputs = {"unstylized": str(photo)}
             out = work / f"{stem}.{picture.stem}.ours.png"
             api.image(photo, out, args.model, style_images=(str(picture),), max_size=SIZE)
             outputs["ours"] = str(out)
@@ -108,15 +108,15 @@ def quality(args, work: Path) -> dict:
                     outputs["anchor"] = str(found[0])
             scores = style_quality(list(outputs.values()), str(photo), str(picture), args.vgg_weights, SIZE)
             by_method = dict(zip(outputs, scores["results"]))
-            base = by_method["photo"]["style"]
-            row = {"picture": picture.name, "photo": stem, **({"anchor_file": outputs["anchor"]}
+            base = by_method["unstylized"]["style"]
+            row = {"picture": picture.name, "test_photo": stem, **({"anchor_file": outputs["anchor"]}
                                                                if "anchor" in outputs else {})}
             for method, r in by_method.items():
                 row[method] = {"style": r["style"], "content": r["content"], "closed": 1 - r["style"] / base}
             rows.append(row)
             print(f"{picture.stem:32s} {stem:17s} " + "  ".join(
-                f"{m} {row[m]['style']:.3f}/{row[m]['content']:.3f}" for m in outputs if m != "photo"), flush=True)
-    methods = sorted({m for r in rows for m in r if m not in ("picture", "photo", "anchor_file")})
+                f"{m} {row[m]['style']:.3f}/{row[m]['content']:.3f}" for m in outputs if m != "unstylized"), flush=True)
+    methods = sorted({m for r in rows for m in r if m not in ("picture", "test_photo", "anchor_file")})
     summary = {}
     for m in methods:
         have = [r[m] for r in rows if m in r]
@@ -156,7 +156,7 @@ def contact_sheet(rows: list[dict], work: Path, path: str, cell: int = 160) -> N
         for stem in PHOTOS:
             cells.append(tile(work / f"{stem}.{painting.stem}.ours.png"))
             if anchor:
-                row = next((r for r in rows if r["picture"] == name and r["photo"] == stem), {})
+                row = next((r for r in rows if r["picture"] == name and r["test_photo"] == stem), {})
                 cells.append(tile(row.get("anchor_file")))
         lines.append(np.hstack(cells))
     cv2.imwrite(path, np.vstack(lines), [cv2.IMWRITE_JPEG_QUALITY, 88])
