@@ -214,6 +214,21 @@ def test_a_stalled_viewer_costs_the_others_nothing(studio):
     assert np.median([ms for _, ms in parts]) < 500, parts
 
 
+def test_the_part_reader_stops_where_the_stream_ends():
+    import io
+
+    from stylestream.jobs.serve import BOUNDARY, read_parts
+
+    def part(n: int, body: bytes) -> bytes:
+        return (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\nX-Frame: {n}\r\n\r\n"
+                .encode() + body + b"\r\n")
+
+    stream = io.BytesIO(part(1, b"\xff\xd8one\xff\xd9") + part(2, b"\xff\xd8two\r\n\xff\xd9"))
+    got = [(h["x-frame"], body) for h, body in read_parts(stream)]
+    assert got == [("1", b"\xff\xd8one\xff\xd9"), ("2", b"\xff\xd8two\r\n\xff\xd9")]
+    assert list(read_parts(io.BytesIO(b""))) == []
+
+
 def test_latest_frame_is_encoded_once_and_a_late_reader_skips_to_the_newest():
     from stylestream.jobs.serve import LatestFrame
 
