@@ -381,3 +381,30 @@ def test_trainer_cli_bad_input_is_one_line(tiny_data, tiny_models, tmp_path, bad
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_net_training_skips_non_finite_steps_gives_up_and_resumes(tmp_path):
+    """NetTraining: a finite loss steps, a non-finite one leaves the weights alone, ten in a
+    row end the run, and a saved state resumes at its step with its weights."""
+    from trainers import services
+
+    class Tiny(torch.nn.Linear):
+        def config(self) -> dict:
+            return {"arch": "tiny"}
+
+    rt = services.Runtime(device=torch.device("cpu"))
+    torch.manual_seed(0)
+    training = services.NetTraining(Tiny(3, 1), 0.1, rt, "fp32", tmp_path)
+    x = torch.ones(2, 3)
+    before = training.net.weight.detach().clone()
+    training.update(training.model(x).pow(2).mean())
+    assert training.step == 1 and not torch.equal(training.net.weight, before)
+    stepped = training.net.weight.detach().clone()
+    training.update(training.model(x).sum() * float("nan"))
+    assert training.step == 2 and torch.equal(training.net.weight, stepped)
+    training.save({"note": "kept"})
+    with pytest.raises(FloatingPointError, match="lower --lr"):
+        for _ in range(services.NetTraining.MAX_BAD_STEPS):
+            training.update(training.model(x).sum() * float("inf"))
+    resumed = services.NetTraining(Tiny(3, 1), 0.1, rt, "fp32", tmp_path, resume=True)
+    assert resumed.step == 2 and torch.equal(resumed.net.weight, stepped)
