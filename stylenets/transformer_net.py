@@ -44,9 +44,12 @@ class UpsampleConv(nn.Module):
         super().__init__()
         self.conv = ConvLayer(cin, cout, kernel)
         self.upsample = True      # False in the folded form, whose convolution upsamples itself
+        # What the nets are trained with; benchmarks/upsample_probe.py swaps in "bilinear" to
+        # show how much of an output's even/odd pixel grain the nearest-neighbour copy makes.
+        self.mode = "nearest"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest") if self.upsample else x)
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode=self.mode) if self.upsample else x)
 
     def folded(self) -> nn.Module:
         """The same layer at the input's resolution: reflection padding of the upsampled map

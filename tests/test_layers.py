@@ -53,3 +53,22 @@ def test_layers_point_down(package):
 def test_the_walk_sees_imports_inside_functions():
     tree = ast.parse("def f():\n    from trainers.fast_nst import train\n    import stylestream.cli\n")
     assert {name for name, _ in imported_packages(tree)} == {"trainers", "stylestream"}
+
+
+def test_the_upsampling_mode_is_nearest_and_can_be_swapped_for_the_probe():
+    """benchmarks/upsample_probe.py swaps the decoder's upsampling; the trained default stays nearest."""
+    import torch
+
+    from stylenets.transformer_net import UpsampleConv, build
+
+    torch.manual_seed(0)
+    net = build("johnson", width=4, res_blocks=1).eval()
+    x = torch.rand(1, 3, 16, 16)
+    layers = [m for m in net.modules() if isinstance(m, UpsampleConv)]
+    assert len(layers) == 2 and all(m.mode == "nearest" for m in layers)
+    with torch.no_grad():
+        nearest = net(x)
+        for m in layers:
+            m.mode = "bilinear"
+        bilinear = net(x)
+    assert nearest.shape == bilinear.shape and not torch.allclose(nearest, bilinear)
