@@ -84,7 +84,7 @@ def quality(args, work: Path) -> dict:
             out = work / f"{stem}.{picture.stem}.ours.png"
             api.image(photo, out, args.model, style_images=(str(picture),), max_size=SIZE)
             outputs["ours"] = str(out)
-            if picture.stem in ZOO_PAINTINGS:
+            if picture.stem in ZOO_PAINTINGS and not args.skip_zoo:
                 for arch in ("compact", "johnson"):
                     out = work / f"{stem}.{picture.stem}.zoo-{arch}.png"
                     api.image(photo, out, ZOO_PAINTINGS[picture.stem], arch=arch, max_size=SIZE)
@@ -216,6 +216,8 @@ def main() -> None:
     p.add_argument("--vgg-weights", help="local VGG16 weights (else $STYLESTREAM_VGG_WEIGHTS)")
     p.add_argument("--pictures", type=int, help="only the first N held-out pictures (default: all)")
     p.add_argument("--skip-quality", action="store_true")
+    p.add_argument("--skip-zoo", action="store_true", help="leave out the zoo's nets (their figures do not change "
+                   "with the model)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--keep", help="keep the stylized pictures in this folder (default: a temporary one)")
     p.add_argument("--json", help="write the figures here")
