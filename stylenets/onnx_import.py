@@ -30,8 +30,9 @@ def net_from_onnx(path: str | Path):
     if meta.get("kind") != STYLE_KIND:
         raise ValueError(f"{path}: not a stylestream style network (its metadata kind is {meta.get('kind')!r})")
     try:
-        net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]))
-    except (KeyError, ValueError):
+        upsample = {"upsample": meta["upsample"]} if "upsample" in meta else {}
+        net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]), **upsample)
+    except (KeyError, ValueError, TypeError):
         raise ValueError(f"{path}: its metadata does not describe a stylestream transform net") from None
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     for node in model.graph.node:  # equal tensors (e.g. untrained norms) are shared through Identity

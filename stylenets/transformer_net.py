@@ -1,7 +1,10 @@
 """Johnson et al. feed-forward transform net.
 
-Reflection padding, instance norm, residual blocks, and nearest-neighbour upsampling
-followed by a convolution (transposed convolutions leave checkerboard artefacts).
+Reflection padding, instance norm, residual blocks, and upsampling followed by a
+convolution (transposed convolutions leave checkerboard artefacts). The upsampling is
+nearest-neighbour, which folds into a transposed convolution at export, or bilinear
+(`upsample="bilinear"`), which does not lay down the even/odd pixel grain that the
+nearest-neighbour copy leaves in a trained net's output (benchmarks/upsample_probe.py).
 Input and output: RGB in [0, 1], NCHW; height and width any multiple of 4.
 
 Each net also builds its own inference form (`folded`, the operators in stylenets.folding)
@@ -39,14 +42,15 @@ class ConvLayer(nn.Sequential):
         super().__init__(*layers)
 
 
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
 class UpsampleConv(nn.Module):
-    def __init__(self, cin: int, cout: int, kernel: int = 3):
+    def __init__(self, cin: int, cout: int, kernel: int = 3, mode: str = "nearest"):
         super().__init__()
         self.conv = ConvLayer(cin, cout, kernel)
         self.upsample = True      # False in the folded form, whose convolution upsamples itself
-        # What the nets are trained with; benchmarks/upsample_probe.py swaps in "bilinear" to
-        # show how much of an output's even/odd pixel grain the nearest-neighbour copy makes.
-        self.mode = "nearest"
+        self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode=self.mode) if self.upsample else x)
@@ -54,8 +58,10 @@ class UpsampleConv(nn.Module):
     def folded(self) -> nn.Module:
         """The same layer at the input's resolution: reflection padding of the upsampled map
         is replicate padding of the small one, and the pair is a transposed convolution.
-        The parameters keep this layer's names (conv.1.*)."""
+        The parameters keep this layer's names (conv.1.*). Bilinear upsampling stays as it is."""
         layer = copy.deepcopy(self)
+        if self.mode != "nearest":
+            return layer
         layer.upsample = False
         layer.conv[0] = nn.ReplicationPad2d(1)
         layer.conv[1] = folding.transposed_upsample_conv(self.conv[1])
@@ -78,13 +84,15 @@ class TransformerNet(nn.Module):
     edge_kernel = 9                # first and last convolution
     block: type[nn.Module] = ResidualBlock
 
-    def __init__(self, width: int = 32, res_blocks: int = 5):
+    def __init__(self, width: int = 32, res_blocks: int = 5, upsample: str = "nearest"):
         super().__init__()
-        self.width, self.res_blocks = width, res_blocks
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}")
+        self.width, self.res_blocks, self.upsample = width, res_blocks, upsample
         w, k = width, self.edge_kernel
         self.encoder = nn.Sequential(ConvLayer(3, w, k), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
         self.residuals = nn.Sequential(*[self.block(4 * w) for _ in range(res_blocks)])
-        self.decoder = nn.Sequential(UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w),
+        self.decoder = nn.Sequential(UpsampleConv(4 * w, 2 * w, mode=upsample), UpsampleConv(2 * w, w, mode=upsample),
                                      ConvLayer(w, 3, k, norm=False, relu=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +101,9 @@ class TransformerNet(nn.Module):
         return torch.sigmoid(y)
 
     def config(self) -> dict:
-        return {"arch": self.arch, "width": self.width, "res_blocks": self.res_blocks}
+        # Nearest-neighbour is left out, so every net trained before the option keeps its config.
+        return {"arch": self.arch, "width": self.width, "res_blocks": self.res_blocks,
+                **({"upsample": self.upsample} if self.upsample != "nearest" else {})}
 
     def folded(self) -> nn.Module:
         """An equal copy in the inference form the ONNX exports hold."""
@@ -148,6 +158,7 @@ class CompactNet(nn.Module):
     """
 
     arch = "compact"
+    upsample = "nearest"    # its decoder's upsampling folds into the phase convolutions
 
     def __init__(self, width: int = 32, res_blocks: int = 5):
         super().__init__()

@@ -408,3 +408,52 @@ def test_net_training_skips_non_finite_steps_gives_up_and_resumes(tmp_path):
             training.update(training.model(x).sum() * float("inf"))
     resumed = services.NetTraining(Tiny(3, 1), 0.1, rt, "fp32", tmp_path, resume=True)
     assert resumed.step == 2 and torch.equal(resumed.net.weight, stepped)
+
+
+@needs_vgg
+def test_a_bilinear_decoder_starts_from_a_nearest_net_and_round_trips_through_onnx(tiny_data, tmp_path, monkeypatch):
+    """--upsample bilinear: --init from a nearest-neighbour net carries its weights over; the
+    export keeps the mode in its metadata and the ONNX import rebuilds the same net; the
+    compact net refuses the option."""
+    from stylenets.checkpoints import load_style_checkpoint, load_style_net
+    from trainers.fast_nst import train
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    train(_cfg(tiny_data, tmp_path / "a", steps=2))
+    nearest = tmp_path / "a" / "run" / "checkpoint.pt"
+    out = tmp_path / "b" / "m.onnx"
+    train(_cfg(tiny_data, tmp_path / "b", steps=1, lr=0.0, init=str(nearest), upsample="bilinear", export=True,
+               out=str(out)))
+    start, _ = load_style_checkpoint(nearest)
+    tuned = load_style_net(out, "--style")
+    assert tuned.config()["upsample"] == "bilinear" and "upsample" not in start.config()
+    for a, b in zip(start.state_dict().values(), tuned.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)       # lr 0: the nearest net's weights
+    x = torch.rand(1, 3, 32, 44)
+    with torch.no_grad():
+        assert not torch.allclose(tuned(x), start(x), atol=1e-3)       # the same weights, upsampled otherwise
+    with pytest.raises(ValueError, match="johnson"):
+        train(_cfg(tiny_data, tmp_path / "c", steps=1, arch="compact", upsample="bilinear"))
+
+
+def test_a_bilinear_net_exports_with_parity_and_runs_in_the_engines(tmp_path):
+    import cv2
+
+    from exports.formats import export_all
+    from stylenets.transformer_net import build
+
+    torch.manual_seed(0)
+    net = build("johnson", width=4, res_blocks=1, upsample="bilinear").eval()
+    meta = {"kind": "stylestream.style", "name": "b", "train_size": 32, "steps": 1, "style_sha256": "ab",
+            **net.config()}
+    res = export_all(net, tmp_path / "b.onnx", meta)
+    assert res["onnx"][1] < 1e-4 and res["torchscript"][1] < 1e-5
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), (np.random.default_rng(0).random((40, 52, 3)) * 255).astype(np.uint8))
+    outs = []
+    for backend in ("onnxruntime", "openvino"):
+        proc = run_cli("image", photo, "-o", tmp_path / f"{backend}.png", "--style", tmp_path / "b.onnx",
+                       "--backend", backend)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(cv2.imread(str(tmp_path / f"{backend}.png")).astype(int))
+    assert np.abs(outs[0] - outs[1]).max() <= 2

@@ -73,6 +73,7 @@ class TrainConfig(ServiceOptions):
     arch: str = "johnson"
     width: int | None = None         # the architecture's own default: 32 (johnson: full-res, compact: ½-res)
     res_blocks: int = 5
+    upsample: str = "nearest"        # the johnson decoder's upsampling (stylenets.transformer_net.UPSAMPLE_MODES)
     init: str | None = None          # start from this checkpoint's or model file's weights (fine-tuning)
     teacher: str | None = None       # distil: a trained net (checkpoint or our .onnx) whose outputs to match
     distill_weight: float = 1e5      # weight of the L1 distance to the teacher's output
@@ -108,6 +109,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="johnson: the paper's net (154 k MAC/px); compact: CPU real time (10 k MAC/px)")
     p.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default 32)")
     p.add_argument("--res-blocks", type=int, default=d.res_blocks, help="residual blocks of the net")
+    p.add_argument("--upsample", choices=["nearest", "bilinear"], default=d.upsample,
+                   help="the johnson decoder's upsampling: bilinear leaves no even/odd pixel grain; --init from a "
+                   "nearest net carries its weights over")
     p.add_argument("--init", help="fine-tune: start from this trained net (training checkpoint or stylestream .onnx), "
                    "e.g. at another --style-weight or --style-size")
     p.add_argument("--teacher", help="distil from this trained net (training checkpoint or stylestream .onnx), "

@@ -72,10 +72,15 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
     temporal = TemporalLoss(cfg.temporal_weight) if cfg.temporal_weight > 0 else None
     sampler = ImageFolderSampler(cfg.data, cfg.size, seed=cfg.seed)
     sizes = {"width": cfg.width} if cfg.width else {}
+    if cfg.upsample != "nearest":
+        if cfg.arch != "johnson":
+            raise ValueError(f"--upsample {cfg.upsample} is an option of the johnson net; the compact net's "
+                             "upsampling folds into its pixel-shuffle decoder")
+        sizes["upsample"] = cfg.upsample
     model = build(cfg.arch, res_blocks=cfg.res_blocks, **sizes).to(dev, memory_format=channels_last)
     if cfg.init:
         start_net = load_style_net(cfg.init, "--init")
-        if start_net.config() != model.config():
+        if _weight_shapes(start_net.config()) != _weight_shapes(model.config()):
             raise ValueError(f"--init {cfg.init} holds a {start_net.config()} net, not {model.config()}")
         model.load_state_dict(start_net.state_dict())
     before = sum(checkpoint_steps(cfg.init))
@@ -132,6 +137,12 @@ def _train(cfg: TrainConfig, rt: services.Runtime) -> dict:
         result["exports"] = {k: (str(p), d) for k, (p, d) in
                              export_all(model.float(), cfg.out, style_metadata(asdict(cfg), model.config(), step, before)).items()}
     return result
+
+
+def _weight_shapes(config: dict) -> dict:
+    """A net's config less its upsampling mode, which has no weights: a nearest-neighbour net
+    is where a bilinear one starts."""
+    return {k: v for k, v in config.items() if k != "upsample"}
 
 
 def _tv_only(y: torch.Tensor, tv_weight: float) -> dict[str, torch.Tensor]:
