@@ -27,12 +27,13 @@ SHARED = HERE.parent.parent / "shared" / "data"
 
 
 def grain(bgr: np.ndarray) -> dict:
-    y = luma(bgr) * 255
+    unit = luma(bgr)
+    y = unit * 255          # 8-bit levels for the offsets and the RMS; the stripe score takes [0, 1]
     h, w = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
     return {"even_odd_rows": float(np.abs((y[0:h:2] - y[1:h:2]).mean(1)).mean()),
             "even_odd_cols": float(np.abs((y[:, 0:w:2] - y[:, 1:w:2]).mean(0)).mean()),
             "highpass_rms": float((y - cv2.GaussianBlur(y, (0, 0), 1.0)).std()),
-            "stripes": round(stripe_score(y / 255).score, 1)}
+            "stripes": round(stripe_score(unit).score, 1)}
 
 
 def main() -> None:
