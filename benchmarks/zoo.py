@@ -32,10 +32,9 @@ MAX_CONTENT = 2.5
 
 
 def painting_of(model: Path) -> Path:
-    import onnx
+    from stylenets.metadata import read_metadata
 
-    meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
-    return SHARED / "styles" / meta["style_image"]
+    return SHARED / "styles" / read_metadata(model)["style_image"]
 
 
 def eval_style(images: list[Path], photo: Path, painting: Path) -> list[dict]:
