@@ -75,8 +75,6 @@ def real_grid(config: dict, count: int = 64) -> np.ndarray:
 
 
 def main() -> None:
-    import torch
-
     from stylestream.jobs.generate import generate_grid, mixing_grid
     from stylestream.generator import GeneratorEngine
     from stylestream.imagefile import write_image

@@ -74,7 +74,7 @@ def optimize(content: torch.Tensor, style: torch.Tensor, vgg: VGGFeatures, cfg: 
     # Each scale may run until its share of the time budget, in proportion to its pixels × steps.
     costs = [n * scale * scale for n, scale in zip(steps, cfg.scales)]
     start, spent = time.monotonic(), 0.0
-    image = None
+    image = coarse_target = None
     for i, (scale, n, cost) in enumerate(zip(cfg.scales, steps, costs)):
         spent += cost
         deadline = None if cfg.max_seconds is None else start + cfg.max_seconds * spent / sum(costs)

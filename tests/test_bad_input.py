@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import assert_clean_error, make_clip, probe, run_cli
+from conftest import assert_clean_error, probe, run_cli
 
 
 def _no_outputs(folder):
