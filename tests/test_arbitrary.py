@@ -226,14 +226,13 @@ def test_option_mistakes_are_one_line(trained, tmp_path):
                        "frame net")
 
 
-def test_without_an_installed_model_says_how_to_get_one(tmp_path):
-    from stylestream.arbitrary import DEFAULT_MODEL
+def test_without_an_installed_model_says_how_to_get_one(tmp_path, monkeypatch):
+    from stylestream import arbitrary
+    from stylestream.errors import UserError
 
-    if DEFAULT_MODEL.is_file():
-        pytest.skip("an arbitrary-style model is installed")
-    write_photos(tmp_path, count=1)
-    assert_clean_error(run_cli("image", tmp_path / "p0.png", "-o", tmp_path / "o.png", "--style-image",
-                               tmp_path / "p0.png"), "no arbitrary-style model is installed")
+    monkeypatch.setattr(arbitrary, "DEFAULT_MODEL", tmp_path / "adain.frame.onnx")
+    with pytest.raises(UserError, match="no arbitrary-style model is installed"):
+        arbitrary.ArbitraryModel(None)
 
 
 def test_style_pictures_run_without_torch(trained, tmp_path):
