@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         print(f"error: {args.checkpoint}: not an arbitrary-style training checkpoint ({exc})", file=sys.stderr)
         raise SystemExit(2) from None
-    meta = training_metadata(config, Path(args.prefix).name, state["step"])
+    steps = state["step"] + state["extra"].get("steps_before", 0)    # with the --init checkpoint's
+    meta = training_metadata(config, Path(args.prefix).name, steps)
     for part, (path, diff) in export_arbitrary(net, args.prefix, meta).items():
         print(f"exported {part}: {path} (parity max |Δ| {diff:.2e})")
 

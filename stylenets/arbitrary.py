@@ -30,6 +30,11 @@ from stylenets import folding
 
 METHOD = "adain-light"
 STATS_EPS = 1e-5
+# How the decoder reaches full resolution from ½: "shuffle" computes the four sub-pixel phases
+# as 12 channels at ½ and interleaves them (PixelShuffle), and each phase drifts on its own
+# into a period-2 px grain under a strong style loss; "bilinear" resizes the ½-resolution
+# features and convolves at full resolution (resize-convolution), which has no phases.
+OUTPUTS = ("shuffle", "bilinear")
 
 
 def channel_stats(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,16 +104,23 @@ class ArbitraryStyleNet(nn.Module):
     arch = METHOD
     margin = 16     # as CompactNet: zero padding's border band is computed on a margin and cropped
 
-    def __init__(self, width: int = 32, enc_blocks: int = 2, dec_blocks: int = 3, hidden: int = 128):
+    def __init__(self, width: int = 32, enc_blocks: int = 2, dec_blocks: int = 3, hidden: int = 128,
+                 output: str = "shuffle"):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}")
         self.width, self.enc_blocks, self.dec_blocks, self.hidden = width, enc_blocks, dec_blocks, hidden
+        self.output = output
         w = width
         self.encoder = Encoder(w, enc_blocks)
         self.blocks = nn.ModuleList([DecoderBlock(2 * w) for _ in range(dec_blocks)])
         self.upsample = nn.Upsample(scale_factor=2.0, mode="nearest")
         self.up_conv = nn.Conv2d(2 * w, w, 3, padding=1)
-        self.out_conv = nn.Conv2d(w, 12, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(2)
+        if output == "shuffle":
+            self.out_conv, self.shuffle = nn.Conv2d(w, 12, 3, padding=1), nn.PixelShuffle(2)
+        else:
+            self.out_up = nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False)
+            self.out_conv = nn.Conv2d(w, 3, 3, padding=1)
         # Scale and shift for each modulated norm: four per decoder block, two after up_conv.
         self.param_sizes = [2 * w] * (4 * dec_blocks) + [w, w]
         self.mlp = nn.Sequential(nn.Linear(self.code_size, hidden), nn.ReLU(inplace=True),
@@ -122,8 +134,11 @@ class ArbitraryStyleNet(nn.Module):
         return 6 * self.width
 
     def config(self) -> dict:
+        # "output" is left out for the shuffle output, so configurations written before the
+        # option existed still name this architecture.
         return {"arch": self.arch, "width": self.width, "enc_blocks": self.enc_blocks,
-                "dec_blocks": self.dec_blocks, "hidden": self.hidden}
+                "dec_blocks": self.dec_blocks, "hidden": self.hidden,
+                **({"output": self.output} if self.output != "shuffle" else {})}
 
     @staticmethod
     def code_of(half: torch.Tensor, quarter: torch.Tensor) -> torch.Tensor:
@@ -161,8 +176,8 @@ class ArbitraryStyleNet(nn.Module):
             f = block(f, params[4 * i:4 * i + 4])
         s, b = params[-2:]
         f = F.relu(modulated_norm(self.up_conv(self.upsample(f)), s, b))
-        y = torch.sigmoid(self.shuffle(self.out_conv(f)))
-        return y[..., m:-m, m:-m]
+        y = self.shuffle(self.out_conv(f)) if self.output == "shuffle" else self.out_conv(self.out_up(f))
+        return torch.sigmoid(y)[..., m:-m, m:-m]
 
     def folded(self) -> nn.Module:
         """An equal copy in the inference form (as CompactNet.folded): the upsampling and its
@@ -175,6 +190,18 @@ class ArbitraryStyleNet(nn.Module):
         with torch.no_grad():
             first.weight.copy_(folding.unshuffle_weights_to_s2d(first.weight))
         return net
+
+
+def shuffle_to_bilinear(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A shuffle-output network's weights as a bilinear-output one's starting point: each
+    colour's output convolution is the mean of its four sub-pixel phases' (PixelShuffle puts
+    colour c's phases in channels 4c…4c+3), so the start paints the shuffle net's picture with
+    its period-2 grain averaged out; everything else is the same."""
+    state = dict(state)
+    weight, bias = state["out_conv.weight"], state["out_conv.bias"]
+    state["out_conv.weight"] = weight.reshape(3, 4, *weight.shape[1:]).mean(1)
+    state["out_conv.bias"] = bias.reshape(3, 4).mean(1)
+    return state
 
 
 class StyleEncoderGraph(nn.Module):

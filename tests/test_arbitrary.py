@@ -81,6 +81,43 @@ def test_a_checkpoint_exports_from_the_command_line(trained, tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
+def test_a_bilinear_output_starts_from_a_shuffle_checkpoint_and_runs(trained, tmp_path):
+    """--init converts the shuffle output's four sub-pixel phases into one full-resolution
+    convolution; the run resumes, exports with the steps behind it, and `image` runs it."""
+    import torch
+    from dataclasses import replace
+
+    from stylenets.arbitrary import ArbitraryStyleNet, build
+    from stylenets.metadata import read_metadata
+    from trainers.arbitrary.loop import initial_weights, train
+
+    config = {k: v for k, v in build({"arch": "adain-light", "width": 8, "enc_blocks": 1, "dec_blocks": 1,
+                                      "hidden": 16}).config().items() if k != "arch"}
+    assert "output" not in config                       # configurations from before the option still match
+    net = ArbitraryStyleNet(**config, output="bilinear")
+    assert build(net.config()).output == "bilinear"
+    weights, before = initial_weights(str(trained["root"] / "exported.pt"), net)
+    assert before == 3 and weights["out_conv.weight"].shape == (3, 8, 3, 3)
+    shuffle = torch.load(trained["root"] / "exported.pt", weights_only=True)["state/model"]["out_conv.weight"]
+    assert torch.allclose(weights["out_conv.weight"][1], shuffle[4:8].mean(0))    # green: channels 4..7
+    with pytest.raises(ValueError, match="network"):
+        initial_weights(str(trained["root"] / "exported.pt"), ArbitraryStyleNet(**{**config, "width": 4}))
+
+    cfg = replace(trained["cfg"], out=str(tmp_path / "bil"), workdir=str(tmp_path / "bil.run"), steps=2,
+                  output="bilinear", init=str(trained["root"] / "exported.pt"), resume=True)
+    first = train(cfg)                                   # no checkpoint yet: --init starts the run
+    assert first["steps"] == 2 and all(d < 1e-3 for _, d in first["exports"].values())
+    more = train(replace(cfg, steps=3))                  # a checkpoint now: --resume continues it
+    assert more["steps"] == 3 and len(more["history"]) == 1
+    meta = read_metadata(tmp_path / "bil.frame.onnx")
+    assert meta["output"] == "bilinear" and meta["steps"] == "6"
+    out = tmp_path / "o.png"
+    write_photos(tmp_path, count=1, height=40, width=52)
+    proc = run_cli("image", tmp_path / "p0.png", "-o", out, "--style", tmp_path / "bil.frame.onnx",
+                   "--style-image", trained["styles"][0])
+    assert proc.returncode == 0 and out.is_file(), proc.stderr
+
+
 def test_holdout_pictures_and_test_folders_are_refused(tmp_path):
     from trainers.arbitrary.data import holdout, training_pictures
 

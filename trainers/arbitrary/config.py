@@ -27,6 +27,8 @@ class ArbitraryConfig(ServiceOptions):
     enc_blocks: int = 2
     dec_blocks: int = 3
     hidden: int = 128
+    output: str = "shuffle"     # the decoder's last upsampling (stylenets.arbitrary.OUTPUTS)
+    init: str | None = None     # start from this training checkpoint's weights, with a fresh optimizer
     log_every: int = 10
 
 
@@ -58,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enc-blocks", type=int, default=d.enc_blocks, help=f"(default {d.enc_blocks})")
     p.add_argument("--dec-blocks", type=int, default=d.dec_blocks, help=f"(default {d.dec_blocks})")
     p.add_argument("--hidden", type=int, default=d.hidden, help=f"modulation MLP width (default {d.hidden})")
+    p.add_argument("--output", choices=["shuffle", "bilinear"], default=d.output,
+                   help="the decoder's last upsampling: bilinear (resize-convolution) paints no period-2 px grain "
+                        f"(default {d.output})")
+    p.add_argument("--init", help="start from this arbitrary-style training checkpoint's weights (a fresh optimizer; "
+                                  "a shuffle-output one converts to --output bilinear); --resume takes precedence once "
+                                  "the workdir has a checkpoint")
     p.add_argument("--log-every", type=int, default=d.log_every, help=f"(default {d.log_every})")
     add_service_arguments(p, d)
 

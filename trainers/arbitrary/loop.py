@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from stylenets.arbitrary import ArbitraryStyleNet, channel_stats
+from stylenets.arbitrary import ArbitraryStyleNet, build, channel_stats, shuffle_to_bilinear
+from stylenets.checkpoints import load_state
 from stylenets.perceptual import STYLE_LAYERS, VGGFeatures, gram_matrix, load_vgg16_features, total_variation
 from trainers import services
 from trainers.arbitrary.config import ArbitraryConfig
@@ -36,7 +37,23 @@ def losses(cfg: ArbitraryConfig, out_feats: dict, content_feats: dict, style_fea
 
 
 def build_net(cfg: ArbitraryConfig) -> ArbitraryStyleNet:
-    return ArbitraryStyleNet(cfg.width, cfg.enc_blocks, cfg.dec_blocks, cfg.hidden)
+    return ArbitraryStyleNet(cfg.width, cfg.enc_blocks, cfg.dec_blocks, cfg.hidden, cfg.output)
+
+
+def initial_weights(path: str, net: ArbitraryStyleNet) -> tuple[dict, int]:
+    """--init: a checkpoint's weights for `net` and the steps behind them. The same network
+    but for its output may start from a shuffle-output one (shuffle_to_bilinear)."""
+    state = load_state(path)
+    try:
+        source, weights = build(state["extra"]["model_config"]), state["state/model"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"--init {path}: not an arbitrary-style training checkpoint ({exc})") from None
+    same_body = {**source.config(), "output": None} == {**net.config(), "output": None}
+    if not same_body or source.output not in (net.output, "shuffle"):
+        raise ValueError(f"--init {path} holds a {source.config()} network, not {net.config()}")
+    if source.output != net.output:
+        weights = shuffle_to_bilinear(weights)
+    return weights, int(state["step"]) + int(state["extra"].get("steps_before", 0))
 
 
 def train(cfg: ArbitraryConfig) -> dict:
@@ -56,7 +73,15 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
     vgg = VGGFeatures(load_vgg16_features(cfg.vgg_weights)).to(dev, memory_format=channels_last)
     net = build_net(cfg).to(dev, memory_format=channels_last)
     run_dir = cfg.run_dir
-    training = services.NetTraining(net, cfg.lr, rt, cfg.precision, run_dir, cfg.resume, clip_grad_norm=10.0)
+    # --init starts a run; once the run has a checkpoint, --resume continues it.
+    resume = cfg.resume and not (cfg.init and not (run_dir / "checkpoint.pt").is_file())
+    steps_before = 0
+    if cfg.init and not resume:
+        weights, steps_before = initial_weights(cfg.init, net)
+        net.load_state_dict(weights)
+    training = services.NetTraining(net, cfg.lr, rt, cfg.precision, run_dir, resume, clip_grad_norm=10.0)
+    if resume:
+        steps_before = int(load_state(run_dir / "checkpoint.pt")["extra"].get("steps_before", 0))
     model = training.model
 
     fixed_photos = content.batch(-1, 4).to(dev)
@@ -92,7 +117,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         if rt.is_main and (step % cfg.sample_every == 0 or last):
             _write_samples(net, fixed_photos, fixed_styles, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or last):
-            training.save({"config": asdict(cfg)})
+            training.save({"config": asdict(cfg), "steps_before": steps_before})
     logger.close()
     elapsed = time.perf_counter() - start
     result = {"steps": step, "seconds": elapsed, "steps_per_second": (step - start_step) / max(elapsed, 1e-9),
@@ -100,7 +125,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
     if rt.is_main and cfg.export:
         from exports.arbitrary import export_arbitrary
         result["exports"] = {k: (str(p), d) for k, (p, d) in
-                             export_arbitrary(net, cfg.out, export_metadata(asdict(cfg), step)).items()}
+                             export_arbitrary(net, cfg.out, export_metadata(asdict(cfg), steps_before + step)).items()}
     return result
 
 
