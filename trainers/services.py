@@ -242,9 +242,9 @@ class NetTraining:
         self.state = {"model": net, "optimizer": self.optimizer,
                       **({"scaler": self.scaler} if self.scaler.is_enabled() else {})}
         self.checkpoint = Path(run_dir) / "checkpoint.pt"
-        self.step = 0
+        self.step, self.resumed_extra = 0, {}     # resumed_extra: what the checkpoint's save(extra) stored
         if resume:
-            self.step, _ = resume_checkpoint(self.checkpoint, self.state, "model_config", net.config())
+            self.step, self.resumed_extra = resume_checkpoint(self.checkpoint, self.state, "model_config", net.config())
         self.model = net
         if rt.distributed:
             dev = rt.device

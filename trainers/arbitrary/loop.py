@@ -80,8 +80,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         weights, steps_before = initial_weights(cfg.init, net)
         net.load_state_dict(weights)
     training = services.NetTraining(net, cfg.lr, rt, cfg.precision, run_dir, resume, clip_grad_norm=10.0)
-    if resume:
-        steps_before = int(load_state(run_dir / "checkpoint.pt")["extra"].get("steps_before", 0))
+    steps_before = int(training.resumed_extra.get("steps_before", steps_before))
     model = training.model
 
     fixed_photos = content.batch(-1, 4).to(dev)
