@@ -74,7 +74,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
     net = build_net(cfg).to(dev, memory_format=channels_last)
     run_dir = cfg.run_dir
     # --init starts a run; once the run has a checkpoint, --resume continues it.
-    resume = cfg.resume and not (cfg.init and not (run_dir / "checkpoint.pt").is_file())
+    resume = cfg.resume and (not cfg.init or (run_dir / "checkpoint.pt").is_file())
     steps_before = 0
     if cfg.init and not resume:
         weights, steps_before = initial_weights(cfg.init, net)
