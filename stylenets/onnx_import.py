@@ -18,7 +18,6 @@ def net_from_onnx(path: str | Path):
     one-line reason, for a file that is not such an export or does not map cleanly."""
     import onnx
     import torch
-    from onnx import numpy_helper
 
     from stylenets.transformer_net import InstanceNorm, build
 
@@ -34,13 +33,7 @@ def net_from_onnx(path: str | Path):
         net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]), **upsample)
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{path}: its metadata does not describe a stylestream transform net") from None
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for node in model.graph.node:  # equal tensors (e.g. untrained norms) are shared through Identity
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            inits[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-        elif node.op_type == "Identity" and node.input[0] in inits:
-            inits[node.output[0]] = inits[node.input[0]]
-    weights = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in inits.items() if v.dtype.kind == "f"}
+    weights = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in _float_tensors(model).items()}
     weights = net.unfold_state(weights, {n.op_type for n in model.graph.node})
     state = {k: weights[k] for k in net.state_dict() if k in weights}
     # The exporter renames instance-norm scales and shifts; they follow the modules' order.
@@ -59,3 +52,67 @@ def net_from_onnx(path: str | Path):
     except RuntimeError:
         raise ValueError(f"{path}: its weights do not fit the net its metadata describes") from None
     return net.eval(), meta
+
+
+def arbitrary_net_from_onnx(path: str | Path):
+    """(PyTorch arbitrary-style network in fp32 eval mode, metadata) from an exported
+    PREFIX.frame.onnx, which holds every weight (the style encoder is the frame's own encoder):
+    an installed or exported model as a training start. Checked against ONNX Runtime on a
+    small input; raises ValueError, with a one-line reason, for anything else."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from stylenets import folding
+    from stylenets.arbitrary import ArbitraryStyleNet
+    from stylenets.metadata import ARBITRARY_FRAME_KIND
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("kind") != ARBITRARY_FRAME_KIND:
+        raise ValueError(f"{path}: not an arbitrary-style frame network (its metadata kind is {meta.get('kind')!r})")
+    try:
+        net = ArbitraryStyleNet(int(meta["width"]), int(meta["enc_blocks"]), int(meta["dec_blocks"]),
+                                int(meta["hidden"]), meta.get("output", "shuffle"))
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"{path}: its metadata does not describe an arbitrary-style network") from None
+    weights = folding.unfold_kernels({k: torch.from_numpy(np.array(v, dtype=np.float32))
+                                      for k, v in _float_tensors(model).items()})
+    first = "encoder.to_half.0.weight"  # exported after SpaceToDepth (ArbitraryStyleNet.folded)
+    if first in weights:
+        weights[first] = folding.s2d_weights_to_unshuffle(weights[first])
+    missing = [k for k in net.state_dict() if k not in weights]
+    if missing:
+        raise ValueError(f"{path}: cannot rebuild it for PyTorch (no weights for {missing[0]})")
+    try:
+        net.load_state_dict({k: weights[k] for k in net.state_dict()})
+    except RuntimeError:
+        raise ValueError(f"{path}: its weights do not fit the network its metadata describes") from None
+    net.eval()
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, 48, 64), dtype=np.float32)
+    code = net.style_code(torch.from_numpy(rng.random((1, 3, 64, 64), dtype=np.float32))).detach()
+    feed = {"input": x, "style_code": code.numpy(), "strength": np.array([1.0], dtype=np.float32)}
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    with torch.no_grad():
+        got = net(torch.from_numpy(x), code).numpy()
+    if float(np.abs(want - got).max()) > 2e-3:
+        raise ValueError(f"{path}: the rebuilt network differs from the file")
+    return net, meta
+
+
+def _float_tensors(model) -> dict[str, np.ndarray]:
+    """A graph's float initializers and constants by name; equal tensors (e.g. untrained
+    norms) are shared through Identity and appear under each name."""
+    from onnx import numpy_helper
+
+    tensors = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            tensors[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        elif node.op_type == "Identity" and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors[node.input[0]]
+    return {k: v for k, v in tensors.items() if v.dtype.kind == "f"}

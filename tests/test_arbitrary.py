@@ -41,7 +41,8 @@ def trained(tmp_path_factory):
     write_photos(photos, count=4)
     styles = _style_pictures(root / "styles")
     cfg = ArbitraryConfig(data=[str(photos)], styles=[str(styles)], out=str(root / "tiny"), size=32, style_size=32,
-                          steps=3, batch=2, width=8, enc_blocks=1, dec_blocks=1, hidden=16, precision="fp32",
+                          steps=3, batch=2, width=8, enc_blocks=1, dec_blocks=1, hidden=16, output="shuffle",
+                          precision="fp32",
                           vgg_weights=str(VGG_WEIGHTS), checkpoint_every=1000, sample_every=1000, device="cpu")
     result = train(cfg)
     shutil.copy(cfg.run_dir / "checkpoint.pt", root / "exported.pt")     # a test below trains on from it
@@ -111,6 +112,12 @@ def test_a_bilinear_output_starts_from_a_shuffle_checkpoint_and_runs(trained, tm
     assert more["steps"] == 3 and len(more["history"]) == 1
     meta = read_metadata(tmp_path / "bil.frame.onnx")
     assert meta["output"] == "bilinear" and meta["steps"] == "6"
+    # An export (the installed model too) is a start of its own: every weight comes back.
+    again, before = initial_weights(str(tmp_path / "bil.frame.onnx"), net)
+    trained_state = torch.load(tmp_path / "bil.run" / "checkpoint.pt", weights_only=True)["state/model"]
+    assert before == 6 and all(torch.allclose(again[k], trained_state[k], atol=1e-6) for k in trained_state)
+    with pytest.raises(ValueError, match="not an arbitrary-style frame network"):
+        initial_weights(str(tmp_path / "bil.encoder.onnx"), net)
     out = tmp_path / "o.png"
     write_photos(tmp_path, count=1, height=40, width=52)
     proc = run_cli("image", tmp_path / "p0.png", "-o", out, "--style", tmp_path / "bil.frame.onnx",

@@ -27,8 +27,8 @@ class ArbitraryConfig(ServiceOptions):
     enc_blocks: int = 2
     dec_blocks: int = 3
     hidden: int = 128
-    output: str = "shuffle"     # the decoder's last upsampling (stylenets.arbitrary.OUTPUTS)
-    init: str | None = None     # start from this training checkpoint's weights, with a fresh optimizer
+    output: str = "bilinear"    # the decoder's last upsampling (stylenets.arbitrary.OUTPUTS); shuffle paints a 2 px grain
+    init: str | None = None     # start from these weights (a checkpoint or PREFIX.frame.onnx), with a fresh optimizer
     log_every: int = 10
 
 
@@ -63,8 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", choices=["shuffle", "bilinear"], default=d.output,
                    help="the decoder's last upsampling: bilinear (resize-convolution) paints no period-2 px grain "
                         f"(default {d.output})")
-    p.add_argument("--init", help="start from this arbitrary-style training checkpoint's weights (a fresh optimizer; "
-                                  "a shuffle-output one converts to --output bilinear); --resume takes precedence once "
+    p.add_argument("--init", help="start from these weights, with a fresh optimizer: an arbitrary-style training "
+                                  "checkpoint or an exported PREFIX.frame.onnx such as the installed model (a "
+                                  "shuffle-output one converts to --output bilinear); --resume takes precedence once "
                                   "the workdir has a checkpoint")
     p.add_argument("--log-every", type=int, default=d.log_every, help=f"(default {d.log_every})")
     add_service_arguments(p, d)

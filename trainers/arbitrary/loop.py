@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from stylenets.arbitrary import ArbitraryStyleNet, build, channel_stats, shuffle_to_bilinear
 from stylenets.checkpoints import load_state
+from stylenets.onnx_import import arbitrary_net_from_onnx
 from stylenets.perceptual import STYLE_LAYERS, VGGFeatures, gram_matrix, load_vgg16_features, total_variation
 from trainers import services
 from trainers.arbitrary.config import ArbitraryConfig
@@ -41,19 +42,25 @@ def build_net(cfg: ArbitraryConfig) -> ArbitraryStyleNet:
 
 
 def initial_weights(path: str, net: ArbitraryStyleNet) -> tuple[dict, int]:
-    """--init: a checkpoint's weights for `net` and the steps behind them. The same network
-    but for its output may start from a shuffle-output one (shuffle_to_bilinear)."""
-    state = load_state(path)
-    try:
-        source, weights = build(state["extra"]["model_config"]), state["state/model"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"--init {path}: not an arbitrary-style training checkpoint ({exc})") from None
+    """--init: the weights for `net` and the steps behind them, from a training checkpoint or
+    an exported PREFIX.frame.onnx (an installed model too). The same network but for its output
+    may start from a shuffle-output one (shuffle_to_bilinear)."""
+    if str(path).endswith(".onnx"):
+        source, meta = arbitrary_net_from_onnx(path)
+        weights, steps = source.state_dict(), int(meta.get("steps", 0))
+    else:
+        state = load_state(path)
+        try:
+            source, weights = build(state["extra"]["model_config"]), state["state/model"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"--init {path}: not an arbitrary-style training checkpoint ({exc})") from None
+        steps = int(state["step"]) + int(state["extra"].get("steps_before", 0))
     same_body = {**source.config(), "output": None} == {**net.config(), "output": None}
     if not same_body or source.output not in (net.output, "shuffle"):
         raise ValueError(f"--init {path} holds a {source.config()} network, not {net.config()}")
     if source.output != net.output:
         weights = shuffle_to_bilinear(weights)
-    return weights, int(state["step"]) + int(state["extra"].get("steps_before", 0))
+    return weights, steps
 
 
 def train(cfg: ArbitraryConfig) -> dict:
