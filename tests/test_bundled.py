@@ -95,3 +95,39 @@ def test_generate_and_dream_need_no_arguments(tmp_path):
     from stylestream.api import DREAM_RECORD_SECONDS
     assert summary["frames"] == round(DREAM_RECORD_SECONDS * 30)
     assert probe(walk)["frames"] == summary["frames"]
+
+
+def _striped_picture(path, bgr) -> None:
+    import cv2
+
+    x = np.arange(160)
+    stripes = (np.sin(x / 3.0)[None, :] * np.cos(x / 5.0)[:, None] * 0.5 + 0.5)[..., None]
+    cv2.imwrite(str(path), (stripes * np.array(bgr) + (1 - stripes) * 30).astype(np.uint8))
+
+
+def test_the_installed_any_picture_model_takes_the_pictures_palette(tmp_path):
+    """`--style-image` needs no --style: the package ships a trained arbitrary-style model,
+    and a red picture and a blue one give a redder and a bluer result of the same photo."""
+    import cv2
+    from stylenets.metadata import ARBITRARY_ENCODER_KIND, ARBITRARY_FRAME_KIND, read_metadata
+    from stylestream.arbitrary import DEFAULT_MODEL
+
+    frame = read_metadata(DEFAULT_MODEL)
+    encoder = DEFAULT_MODEL.with_name(frame["style_encoder"])
+    assert frame["kind"] == ARBITRARY_FRAME_KIND and read_metadata(encoder)["kind"] == ARBITRARY_ENCODER_KIND
+    assert int(frame["steps"]) >= 1000 and frame.get("output") == "bilinear"
+    assert max(DEFAULT_MODEL.stat().st_size, encoder.stat().st_size) <= 8 * 2**20
+
+    photo = tmp_path / "photo.png"
+    ramp = np.linspace(60, 200, 96)[None, :, None] * np.ones((64, 1, 3))
+    cv2.imwrite(str(photo), cv2.GaussianBlur(ramp.astype(np.uint8), (5, 5), 0))
+    means = {}
+    for name, bgr in (("red", (40, 40, 230)), ("blue", (230, 60, 40))):
+        _striped_picture(tmp_path / f"{name}.png", bgr)
+        out = tmp_path / f"{name}.out.png"
+        proc = run_cli("image", photo, "-o", out, "--style-image", tmp_path / f"{name}.png")
+        assert proc.returncode == 0, proc.stderr
+        got = cv2.imread(str(out)).astype(float)
+        assert got.shape == (64, 96, 3)
+        means[name] = got.reshape(-1, 3).mean(0)           # B, G, R
+    assert means["red"][2] - means["red"][0] > means["blue"][2] - means["blue"][0] + 20

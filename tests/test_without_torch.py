@@ -34,6 +34,10 @@ def test_video_image_and_info_run_without_torch(tmp_path):
     proc = run_without_torch("image", photo, "-o", tmp_path / "styled.png")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert cv2.imread(str(tmp_path / "styled.png")).shape == (64, 96, 3)
+    # any picture as the style: the installed arbitrary-style model, in ONNX Runtime alone
+    proc = run_without_torch("image", photo, "-o", tmp_path / "any.png", "--style-image", photo)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert cv2.imread(str(tmp_path / "any.png")).shape == (64, 96, 3)
 
     proc = run_without_torch("info")
     assert proc.returncode == 0, proc.stderr[-2000:]
