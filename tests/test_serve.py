@@ -165,10 +165,15 @@ def test_bad_controls_are_refused_and_the_stream_runs_on(studio, body, status, n
     studio.snapshot(after=at + 1)                       # and frames keep coming
 
 
-def test_without_an_arbitrary_style_model_pictures_are_refused(studio):
-    assert studio.json("/controls")["picture_styles"] is False
-    status, body = studio.post(b"\x89PNG....", "image/png", "style-picture?name=a.png")
-    assert status == 409 and "arbitrary-style model" in body["error"], body
+def test_pictures_as_styles_follow_the_installed_arbitrary_style_model(studio, tmp_path, monkeypatch):
+    """The installed model turns the page's picture picker on (test_arbitrary posts pictures);
+    without a model the job gets no picture stylizer, which the server answers with 409."""
+    from stylestream import arbitrary
+    from stylestream.api import _picture_styles
+
+    assert studio.json("/controls")["picture_styles"] is True
+    monkeypatch.setattr(arbitrary, "DEFAULT_MODEL", tmp_path / "adain.frame.onnx")
+    assert _picture_styles(None, None) is None
     first, _ = studio.snapshot()
     studio.snapshot(after=first)          # the stream runs on
 
