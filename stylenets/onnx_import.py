@@ -16,18 +16,11 @@ from stylenets.metadata import STYLE_KIND
 def net_from_onnx(path: str | Path):
     """(PyTorch transform net in fp32 eval mode, metadata). Raises ValueError, with a
     one-line reason, for a file that is not such an export or does not map cleanly."""
-    import onnx
     import torch
 
     from stylenets.transformer_net import InstanceNorm, build
 
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
-    meta = {p.key: p.value for p in model.metadata_props}
-    if meta.get("kind") != STYLE_KIND:
-        raise ValueError(f"{path}: not a stylestream style network (its metadata kind is {meta.get('kind')!r})")
+    model, meta = _load_export(path, STYLE_KIND, "a stylestream style network")
     try:
         upsample = {"upsample": meta["upsample"]} if "upsample" in meta else {}
         net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]), **upsample)
@@ -59,7 +52,6 @@ def arbitrary_net_from_onnx(path: str | Path):
     PREFIX.frame.onnx, which holds every weight (the style encoder is the frame's own encoder):
     an installed or exported model as a training start. Checked against ONNX Runtime on a
     small input; raises ValueError, with a one-line reason, for anything else."""
-    import onnx
     import onnxruntime as ort
     import torch
 
@@ -67,13 +59,7 @@ def arbitrary_net_from_onnx(path: str | Path):
     from stylenets.arbitrary import ArbitraryStyleNet
     from stylenets.metadata import ARBITRARY_FRAME_KIND
 
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
-    meta = {p.key: p.value for p in model.metadata_props}
-    if meta.get("kind") != ARBITRARY_FRAME_KIND:
-        raise ValueError(f"{path}: not an arbitrary-style frame network (its metadata kind is {meta.get('kind')!r})")
+    model, meta = _load_export(path, ARBITRARY_FRAME_KIND, "an arbitrary-style frame network")
     try:
         net = ArbitraryStyleNet(int(meta["width"]), int(meta["enc_blocks"]), int(meta["dec_blocks"]),
                                 int(meta["hidden"]), meta.get("output", "shuffle"))
@@ -102,6 +88,21 @@ def arbitrary_net_from_onnx(path: str | Path):
     if float(np.abs(want - got).max()) > 2e-3:
         raise ValueError(f"{path}: the rebuilt network differs from the file")
     return net, meta
+
+
+def _load_export(path: str | Path, kind: str, what: str):
+    """(ONNX model, metadata) of a stylestream export whose metadata `kind` is `kind`;
+    ValueError with a one-line reason otherwise (`what` names the expected file)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path}: not {what} (its metadata kind is {meta.get('kind')!r})")
+    return model, meta
 
 
 def _float_tensors(model) -> dict[str, np.ndarray]:
