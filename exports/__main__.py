@@ -1,9 +1,11 @@
 """Export a fast-NST training checkpoint: ONNX fp32 and fp16 and TorchScript, parity-checked.
 
-    python -m exports CHECKPOINT OUT.onnx [--style-image PAINTING]
+    python -m exports CHECKPOINT OUT.onnx [--style-image PAINTING] [--margin PX]
 
 For checkpoints trained elsewhere (a GPU machine): --style-image points at the painting
-here, whose hash goes into the metadata.
+here, whose hash goes into the metadata. --margin (full nets) computes the picture on a
+replicate-padded border that is cropped off again, for a net that paints its painting's
+frame along the picture's border (stylenets.transformer_net.TransformerNet).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("checkpoint")
     p.add_argument("out")
     p.add_argument("--style-image")
+    p.add_argument("--margin", type=int, help="full (johnson) nets: border in px computed and cropped off")
     args = p.parse_args(argv)
     try:
         model, config = load_style_checkpoint(args.checkpoint)
@@ -27,6 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:  # missing, damaged or not a checkpoint: one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if args.margin is not None:
+        if model.config()["arch"] != "johnson" or args.margin < 0:
+            print("error: --margin takes a full (johnson) net and a size of at least 0 px", file=sys.stderr)
+            raise SystemExit(2)
+        model.margin = args.margin
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if args.style_image:
         config["style_image"] = args.style_image

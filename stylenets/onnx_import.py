@@ -22,8 +22,8 @@ def net_from_onnx(path: str | Path):
 
     model, meta = _load_export(path, STYLE_KIND, "a stylestream style network")
     try:
-        upsample = {"upsample": meta["upsample"]} if "upsample" in meta else {}
-        net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]), **upsample)
+        options = {k: cast(meta[k]) for k, cast in (("upsample", str), ("margin", int)) if k in meta}
+        net = build(meta["arch"], width=int(meta["width"]), res_blocks=int(meta["res_blocks"]), **options)
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{path}: its metadata does not describe a stylestream transform net") from None
     weights = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in _float_tensors(model).items()}

@@ -457,3 +457,38 @@ def test_a_bilinear_net_exports_with_parity_and_runs_in_the_engines(tmp_path):
         assert proc.returncode == 0, proc.stderr
         outs.append(cv2.imread(str(tmp_path / f"{backend}.png")).astype(int))
     assert np.abs(outs[0] - outs[1]).max() <= 2
+
+
+@needs_vgg
+def test_a_margin_exported_from_a_checkpoint_keeps_the_border_band_out(tiny_data, tmp_path, monkeypatch):
+    """`python -m exports --margin`: the full net computes the picture on a replicate-padded
+    border and crops it off; the export records it, the ONNX import rebuilds it, and the
+    engines run it. The compact net has its own margin and refuses the option."""
+    import torch.nn.functional as F
+
+    from stylenets.checkpoints import load_style_checkpoint, load_style_net
+    from stylenets.transformer_net import build
+    from trainers.fast_nst import train
+
+    monkeypatch.setenv("STYLESTREAM_NO_PROGRESS", "1")
+    train(_cfg(tiny_data, tmp_path / "a", steps=1))
+    checkpoint = tmp_path / "a" / "run" / "checkpoint.pt"
+    out = tmp_path / "m.onnx"
+    proc = subprocess.run([sys.executable, "-m", "exports", checkpoint, out, "--margin", "8"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    plain, _ = load_style_checkpoint(checkpoint)
+    margined = load_style_net(out, "--style")
+    assert margined.config()["margin"] == 8 and "margin" not in plain.config()
+    assert build(**margined.config()).margin == 8
+    x = torch.rand(1, 3, 32, 44)
+    with torch.no_grad():
+        want = plain.eval()(F.pad(x, (8, 8, 8, 8), mode="replicate"))[..., 8:-8, 8:-8]
+        torch.testing.assert_close(margined(x), want, rtol=1e-4, atol=1e-5)
+    write_photos(tmp_path, count=1, height=36, width=52)
+    proc = run_cli("image", tmp_path / "p0.png", "-o", tmp_path / "o.png", "--style", out)
+    assert proc.returncode == 0 and (tmp_path / "o.png").is_file(), proc.stderr
+    train(_cfg(tiny_data, tmp_path / "c", steps=1, arch="compact"))
+    bad = subprocess.run([sys.executable, "-m", "exports", tmp_path / "c" / "run" / "checkpoint.pt",
+                          tmp_path / "c.onnx", "--margin", "8"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

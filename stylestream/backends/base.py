@@ -44,7 +44,7 @@ class Engine:
 
 def macs_per_pixel(metadata: dict[str, str]) -> int | None:
     """Multiply-adds per pixel of a stylestream net (stylenets.transformer_net) from the
-    architecture, width and residual blocks its metadata records; the compact net's border
+    architecture, width and residual blocks its metadata records; a net's border
     margin is left out. The zoo's compact nets cost 10 k, the full nets 154 k."""
     try:
         arch, w, blocks = metadata["arch"], int(metadata.get("width", 32)), int(metadata.get("res_blocks", 5))
