@@ -35,6 +35,13 @@ STATS_EPS = 1e-5
 # into a period-2 px grain under a strong style loss; "bilinear" resizes the ½-resolution
 # features and convolves at full resolution (resize-convolution), which has no phases.
 OUTPUTS = ("shuffle", "bilinear")
+# What the style code is made of: "light" is the light encoder's statistics alone; "vgg" adds
+# the style picture's per-channel mean and deviation at these VGG16 layers (the perceptual
+# loss's own features, the trainer has them already), which a second MLP turns into a
+# strength-scaled correction of the decoder's modulation. The encoder file then holds VGG16
+# up to relu3_3 (about 7 MB); the frame net is the same size either way.
+CODES = ("light", "vgg")
+VGG_CODE_LAYERS = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256}
 
 
 def channel_stats(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,10 +112,13 @@ class ArbitraryStyleNet(nn.Module):
     margin = 16     # as CompactNet: zero padding's border band is computed on a margin and cropped
 
     def __init__(self, width: int = 32, enc_blocks: int = 2, dec_blocks: int = 3, hidden: int = 128,
-                 output: str = "shuffle"):
+                 output: str = "shuffle", code: str = "light"):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}")
+        if code not in CODES:
+            raise ValueError(f"code must be one of {CODES}")
+        self.code = code
         self.width, self.enc_blocks, self.dec_blocks, self.hidden = width, enc_blocks, dec_blocks, hidden
         self.output = output
         w = width
@@ -123,22 +133,29 @@ class ArbitraryStyleNet(nn.Module):
             self.out_conv = nn.Conv2d(w, 3, 3, padding=1)
         # Scale and shift for each modulated norm: four per decoder block, two after up_conv.
         self.param_sizes = [2 * w] * (4 * dec_blocks) + [w, w]
-        self.mlp = nn.Sequential(nn.Linear(self.code_size, hidden), nn.ReLU(inplace=True),
+        self.mlp = nn.Sequential(nn.Linear(6 * w, hidden), nn.ReLU(inplace=True),
                                  nn.Linear(hidden, sum(self.param_sizes)))
         with torch.no_grad():  # start as plain instance norms
             self.mlp[-1].weight.mul_(0.01)
             self.mlp[-1].bias.zero_()
+        if code == "vgg":
+            self.vgg_mlp = nn.Sequential(nn.Linear(2 * sum(VGG_CODE_LAYERS.values()), hidden), nn.ReLU(inplace=True),
+                                         nn.Linear(hidden, sum(self.param_sizes)))
+            with torch.no_grad():  # start as the light-code network it may be initialised from
+                self.vgg_mlp[-1].weight.zero_()
+                self.vgg_mlp[-1].bias.zero_()
 
     @property
     def code_size(self) -> int:
-        return 6 * self.width
+        return 6 * self.width + (2 * sum(VGG_CODE_LAYERS.values()) if self.code == "vgg" else 0)
 
     def config(self) -> dict:
-        # "output" is left out for the shuffle output, so configurations written before the
-        # option existed still name this architecture.
+        # "output" and "code" are left out at their first values, so configurations written
+        # before the options existed still name this architecture.
         return {"arch": self.arch, "width": self.width, "enc_blocks": self.enc_blocks,
                 "dec_blocks": self.dec_blocks, "hidden": self.hidden,
-                **({"output": self.output} if self.output != "shuffle" else {})}
+                **({"output": self.output} if self.output != "shuffle" else {}),
+                **({"code": self.code} if self.code != "light" else {})}
 
     @staticmethod
     def code_of(half: torch.Tensor, quarter: torch.Tensor) -> torch.Tensor:
@@ -146,15 +163,25 @@ class ArbitraryStyleNet(nn.Module):
         (mq, sq), (mh, sh) = channel_stats(quarter), channel_stats(half)
         return torch.cat([mq, sq, mh, sh], 1)
 
-    def style_code(self, picture: torch.Tensor) -> torch.Tensor:
-        """N×3×H×W style pictures → N×code_size codes."""
-        return self.code_of(*self.encoder(picture))
+    def style_code(self, picture: torch.Tensor, vgg_features: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """N×3×H×W style pictures → N×code_size codes. A "vgg" code needs the pictures'
+        VGG16 features (stylenets.perceptual.VGGFeatures) at VGG_CODE_LAYERS."""
+        light = self.code_of(*self.encoder(picture))
+        if self.code == "light":
+            return light
+        if vgg_features is None:
+            raise ValueError("a vgg-code network needs the style pictures' VGG16 features")
+        return torch.cat([light, *(torch.cat(channel_stats(vgg_features[n]), 1) for n in VGG_CODE_LAYERS)], 1)
 
-    def _modulation(self, code: torch.Tensor) -> list[torch.Tensor]:
-        # The MLP sees log-deviations: a code's deviations span orders of magnitude.
+    def _modulation(self, light: torch.Tensor, vgg: torch.Tensor, strength: torch.Tensor) -> list[torch.Tensor]:
+        # The MLPs see logarithms: a code's deviations (and VGG's means) span orders of magnitude.
         w = self.width
-        x = torch.cat([code[:, :2 * w], code[:, 2 * w:4 * w].log(), code[:, 4 * w:5 * w], code[:, 5 * w:].log()], 1)
-        return list(self.mlp(x).split(self.param_sizes, 1))
+        x = torch.cat([light[:, :2 * w], light[:, 2 * w:4 * w].log(), light[:, 4 * w:5 * w], light[:, 5 * w:].log()], 1)
+        params = self.mlp(x)
+        if self.code == "vgg":
+            # Scaled by the strength: at 0 the frame's own light code alone, as trained for identity.
+            params = params + strength * self.vgg_mlp((vgg.float() + 1e-2).log())
+        return list(params.split(self.param_sizes, 1))
 
     def forward(self, x: torch.Tensor, code: torch.Tensor, strength: torch.Tensor | float = 1.0) -> torch.Tensor:
         """Frames N×3×H×W, codes N×K or 1×K, strength a number or N×1 / 1-element tensor."""
@@ -165,13 +192,14 @@ class ArbitraryStyleNet(nn.Module):
         if not torch.is_tensor(strength):
             strength = torch.tensor(float(strength), device=x.device)
         strength = strength.float().reshape(-1, 1)
-        target = strength * code.float() + (1 - strength) * own
+        light, vgg = code.float()[:, :own.shape[1]], code.float()[:, own.shape[1]:]
+        target = strength * light + (1 - strength) * own
         c = 2 * self.width
         mean_c, std_c = own[:, :c], own[:, c:2 * c]
         mean_t, std_t = target[:, :c], target[:, c:2 * c]
         f = (quarter.float() - mean_c[..., None, None]) / std_c[..., None, None]
         f = (f * std_t[..., None, None] + mean_t[..., None, None]).to(quarter.dtype)
-        params = self._modulation(target)
+        params = self._modulation(target, vgg, strength)
         for i, block in enumerate(self.blocks):
             f = block(f, params[4 * i:4 * i + 4])
         s, b = params[-2:]
@@ -204,18 +232,29 @@ def shuffle_to_bilinear(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return state
 
 
-class StyleEncoderGraph(nn.Module):
-    """The exported style encoder: style picture (1×3×H×W) → style code (1×K)."""
+def code_features(vgg_convolutions: nn.Sequential) -> nn.Module:
+    """The VGG16 features a "vgg" code is made of, from VGG16's convolutions
+    (stylenets.perceptual.load_vgg16_features), cut after the last layer the code uses."""
+    from stylenets.perceptual import LAYERS, VGGFeatures
 
-    def __init__(self, net: ArbitraryStyleNet):
+    return VGGFeatures(vgg_convolutions[:LAYERS[list(VGG_CODE_LAYERS)[-1]] + 1], tuple(VGG_CODE_LAYERS))
+
+
+class StyleEncoderGraph(nn.Module):
+    """The exported style encoder: style picture (1×3×H×W) → style code (1×K). `vgg`: the
+    code_features a "vgg"-code network needs."""
+
+    def __init__(self, net: ArbitraryStyleNet, vgg: nn.Module | None = None):
         super().__init__()
-        self.net = net
+        if net.code == "vgg" and vgg is None:
+            raise ValueError("a vgg-code network's style encoder needs VGG16's weights")
+        self.net, self.vgg = net, vgg if net.code == "vgg" else None
 
     def forward(self, picture: torch.Tensor) -> torch.Tensor:
-        return self.net.style_code(picture)
+        return self.net.style_code(picture, None if self.vgg is None else self.vgg(picture))
 
     def folded(self) -> nn.Module:
-        return StyleEncoderGraph(self.net.folded())
+        return StyleEncoderGraph(self.net.folded(), self.vgg)
 
 
 def build(config: dict) -> ArbitraryStyleNet:

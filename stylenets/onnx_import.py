@@ -56,13 +56,13 @@ def arbitrary_net_from_onnx(path: str | Path):
     import torch
 
     from stylenets import folding
-    from stylenets.arbitrary import ArbitraryStyleNet
+    from stylenets.arbitrary import VGG_CODE_LAYERS, ArbitraryStyleNet
     from stylenets.metadata import ARBITRARY_FRAME_KIND
 
     model, meta = _load_export(path, ARBITRARY_FRAME_KIND, "an arbitrary-style frame network")
     try:
         net = ArbitraryStyleNet(int(meta["width"]), int(meta["enc_blocks"]), int(meta["dec_blocks"]),
-                                int(meta["hidden"]), meta.get("output", "shuffle"))
+                                int(meta["hidden"]), meta.get("output", "shuffle"), meta.get("code", "light"))
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{path}: its metadata does not describe an arbitrary-style network") from None
     weights = folding.unfold_kernels({k: torch.from_numpy(np.array(v, dtype=np.float32))
@@ -80,7 +80,9 @@ def arbitrary_net_from_onnx(path: str | Path):
     net.eval()
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, 48, 64), dtype=np.float32)
-    code = net.style_code(torch.from_numpy(rng.random((1, 3, 64, 64), dtype=np.float32))).detach()
+    # A vgg code's VGG part from made-up features: the frame file does not hold VGG16.
+    features = {n: torch.from_numpy(rng.random((1, c, 8, 8), dtype=np.float32)) for n, c in VGG_CODE_LAYERS.items()}
+    code = net.style_code(torch.from_numpy(rng.random((1, 3, 64, 64), dtype=np.float32)), features).detach()
     feed = {"input": x, "style_code": code.numpy(), "strength": np.array([1.0], dtype=np.float32)}
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)[0]
     with torch.no_grad():

@@ -146,6 +146,54 @@ def test_holdout_pictures_and_test_folders_are_refused(tmp_path):
         training_pictures([str(test_folder)])
 
 
+def test_a_vgg_code_network_starts_from_a_light_one_and_runs(trained, tmp_path):
+    """--code vgg: the style code gains VGG16's statistics of the picture. From a light-code
+    checkpoint the VGG part starts at zero, so the first output is the light network's; it
+    trains, exports an encoder that holds VGG16, rebuilds from its frame file, and `image` runs it."""
+    import torch
+    from dataclasses import replace
+
+    from stylenets.arbitrary import ArbitraryStyleNet, StyleEncoderGraph, code_features, build
+    from stylenets.metadata import read_metadata
+    from stylenets.perceptual import load_vgg16_features
+    from trainers.arbitrary.loop import initial_weights, train
+
+    checkpoint = torch.load(trained["root"] / "exported.pt", weights_only=True)
+    light = build(checkpoint["extra"]["model_config"]).eval()
+    light.load_state_dict(checkpoint["state/model"])
+    config = {k: v for k, v in light.config().items() if k != "arch"}
+    net = ArbitraryStyleNet(**config, code="vgg").eval()
+    weights, _ = initial_weights(str(trained["root"] / "exported.pt"), net)
+    net.load_state_dict(weights)
+    assert build(net.config()).code == "vgg" and net.code_size == light.code_size + 2 * (64 + 128 + 256)
+    encoder = StyleEncoderGraph(net, code_features(load_vgg16_features(str(VGG_WEIGHTS), "relu3_3")))
+    photo, picture = torch.rand(1, 3, 36, 44), torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(net(photo, encoder(picture)), light(photo, light.style_code(picture)))
+    with pytest.raises(ValueError, match="VGG16"):
+        StyleEncoderGraph(net)
+
+    cfg = replace(trained["cfg"], out=str(tmp_path / "v"), workdir=str(tmp_path / "v.run"), steps=2, code="vgg",
+                  init=str(trained["root"] / "exported.pt"), resume=False)
+    result = train(cfg)
+    assert all(np.isfinite(v) for v in result["history"][-1].values())
+    assert all(d < 1e-3 for _, d in result["exports"].values())
+    meta = read_metadata(tmp_path / "v.frame.onnx")
+    assert meta["code"] == "vgg" and meta["code_size"] == str(net.code_size)
+    again, before = initial_weights(str(tmp_path / "v.frame.onnx"), net)
+    assert before == 5 and any(v.abs().sum() > 0 for k, v in again.items() if k.startswith("vgg_mlp.2"))
+    with pytest.raises(ValueError, match="network"):         # a vgg code does not go back to a light one
+        initial_weights(str(tmp_path / "v.frame.onnx"), light)
+    write_photos(tmp_path, count=1, height=40, width=52)
+    outs = []
+    for picture in trained["styles"][:2]:
+        outs.append(tmp_path / f"{picture.stem}.png")
+        proc = run_cli("image", tmp_path / "p0.png", "-o", outs[-1], "--style", tmp_path / "v.frame.onnx",
+                       "--style-image", picture)
+        assert proc.returncode == 0 and outs[-1].is_file(), proc.stderr
+    assert outs[0].read_bytes() != outs[1].read_bytes()
+
+
 def _image(trained, tmp_path, name, *extra) -> tuple[np.ndarray, dict]:
     import cv2
 

@@ -28,6 +28,7 @@ class ArbitraryConfig(ServiceOptions):
     dec_blocks: int = 3
     hidden: int = 128
     output: str = "bilinear"    # the decoder's last upsampling (stylenets.arbitrary.OUTPUTS); shuffle paints a 2 px grain
+    code: str = "light"         # what the style code holds (stylenets.arbitrary.CODES)
     init: str | None = None     # start from these weights (a checkpoint or PREFIX.frame.onnx), with a fresh optimizer
     log_every: int = 10
 
@@ -63,6 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", choices=["shuffle", "bilinear"], default=d.output,
                    help="the decoder's last upsampling: bilinear (resize-convolution) paints no period-2 px grain "
                         f"(default {d.output})")
+    p.add_argument("--code", choices=["light", "vgg"], default=d.code,
+                   help="the style code: the light encoder's statistics, or those and VGG16's at relu1_2..relu3_3 "
+                        "(a larger encoder file, once per style picture; a light-code --init gains the VGG part "
+                        f"at zero) (default {d.code})")
     p.add_argument("--init", help="start from these weights, with a fresh optimizer: an arbitrary-style training "
                                   "checkpoint or an exported PREFIX.frame.onnx such as the installed model (a "
                                   "shuffle-output one converts to --output bilinear); --resume takes precedence once "

@@ -38,13 +38,14 @@ def losses(cfg: ArbitraryConfig, out_feats: dict, content_feats: dict, style_fea
 
 
 def build_net(cfg: ArbitraryConfig) -> ArbitraryStyleNet:
-    return ArbitraryStyleNet(cfg.width, cfg.enc_blocks, cfg.dec_blocks, cfg.hidden, cfg.output)
+    return ArbitraryStyleNet(cfg.width, cfg.enc_blocks, cfg.dec_blocks, cfg.hidden, cfg.output, cfg.code)
 
 
 def initial_weights(path: str, net: ArbitraryStyleNet) -> tuple[dict, int]:
     """--init: the weights for `net` and the steps behind them, from a training checkpoint or
     an exported PREFIX.frame.onnx (an installed model too). The same network but for its output
-    may start from a shuffle-output one (shuffle_to_bilinear)."""
+    may start from a shuffle-output one (shuffle_to_bilinear); a vgg-code one from a light-code
+    one, its VGG part starting at zero (the light network's output)."""
     if str(path).endswith(".onnx"):
         source, meta = arbitrary_net_from_onnx(path)
         weights, steps = source.state_dict(), int(meta.get("steps", 0))
@@ -55,11 +56,13 @@ def initial_weights(path: str, net: ArbitraryStyleNet) -> tuple[dict, int]:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"--init {path}: not an arbitrary-style training checkpoint ({exc})") from None
         steps = int(state["step"]) + int(state["extra"].get("steps_before", 0))
-    same_body = {**source.config(), "output": None} == {**net.config(), "output": None}
-    if not same_body or source.output not in (net.output, "shuffle"):
+    same_body = {**source.config(), "output": None, "code": None} == {**net.config(), "output": None, "code": None}
+    if not same_body or source.output not in (net.output, "shuffle") or source.code not in (net.code, "light"):
         raise ValueError(f"--init {path} holds a {source.config()} network, not {net.config()}")
     if source.output != net.output:
         weights = shuffle_to_bilinear(weights)
+    if source.code != net.code:
+        weights = {**{k: v for k, v in net.state_dict().items() if k.startswith("vgg_mlp.")}, **weights}
     return weights, steps
 
 
@@ -103,7 +106,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         with services.autocast(dev, cfg.precision):
             with torch.no_grad():
                 content_feats, style_feats = vgg(x), vgg(s)
-            code = net.style_code(s)
+            code = net.style_code(s, style_feats)
             both = model(torch.cat([x, x]), torch.cat([code, code]),
                          torch.cat([torch.ones(len(x), device=dev), torch.zeros(len(x), device=dev)]))
             y, y_self = both.chunk(2)
@@ -121,7 +124,7 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
         logger.step(step, {k: record[k] for k in LOSS_NAMES[:5]})
         last = step == cfg.steps or stop
         if rt.is_main and (step % cfg.sample_every == 0 or last):
-            _write_samples(net, fixed_photos, fixed_styles, run_dir / "samples" / f"step{step:06d}.png", logger, step)
+            _write_samples(net, vgg, fixed_photos, fixed_styles, run_dir / "samples" / f"step{step:06d}.png", logger, step)
         if rt.is_main and (step % cfg.checkpoint_every == 0 or last):
             training.save({"config": asdict(cfg), "steps_before": steps_before})
     logger.close()
@@ -131,7 +134,8 @@ def _train(cfg: ArbitraryConfig, rt: services.Runtime) -> dict:
     if rt.is_main and cfg.export:
         from exports.arbitrary import export_arbitrary
         result["exports"] = {k: (str(p), d) for k, (p, d) in
-                             export_arbitrary(net, cfg.out, export_metadata(asdict(cfg), steps_before + step)).items()}
+                             export_arbitrary(net, cfg.out, export_metadata(asdict(cfg), steps_before + step),
+                                                  vgg.features).items()}
     return result
 
 
@@ -141,11 +145,11 @@ def export_metadata(config: dict, step: int) -> dict:
 
 
 @torch.no_grad()
-def _write_samples(net, photos, styles, path: Path, logger: services.Logger, step: int) -> None:
+def _write_samples(net, vgg, photos, styles, path: Path, logger: services.Logger, step: int) -> None:
     """Rows: the photos, the style crops, each photo in its column's style, each at strength 0."""
     was_training = net.training
     net.eval()
-    code = net.style_code(styles)
+    code = net.style_code(styles, vgg(styles))
     out = net(photos, code, 1.0)
     own = net(photos, code, 0.0)
     net.train(was_training)
