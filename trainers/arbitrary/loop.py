@@ -149,7 +149,7 @@ def _write_samples(net, vgg, photos, styles, path: Path, logger: services.Logger
     """Rows: the photos, the style crops, each photo in its column's style, each at strength 0."""
     was_training = net.training
     net.eval()
-    code = net.style_code(styles, vgg(styles))
+    code = net.style_code(styles, vgg(styles) if net.code == "vgg" else None)   # a light code needs no VGG16
     out = net(photos, code, 1.0)
     own = net(photos, code, 0.0)
     net.train(was_training)
